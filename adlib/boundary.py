@@ -1,0 +1,54 @@
+"""The boundary losses shared by BDSG, TailGAN and OMASGAN.
+
+Two building blocks appear in all three papers:
+
+* the distance from a point to a set, ``set_distance(b, x)[i] = min_j ||b_i - x_j||_p``
+  (BDSG eq. 4 second term, TailGAN's L_d, OMASGAN's d), and
+* the scattering ratio, ``scattering(z, b)[i] = 1/(N-1) sum_{j != i}
+  ||z_i - z_j||_p^q / ||b_i - b_j||_p^q`` (BDSG eq. 4 third term, TailGAN's L_sc with
+  exponent q, OMASGAN's s): large when distinct latents map to nearby points, i.e. when the
+  generator collapses.
+"""
+from __future__ import annotations
+
+import torch
+
+_TINY = 1e-8  # keeps the scattering ratio finite when two outputs coincide
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(len(x), -1)
+
+
+def set_distance(b: torch.Tensor, x: torch.Tensor, p: float = 2.0) -> torch.Tensor:
+    """``min_j ||b_i - x_j||_p`` for every row of ``b`` -> (N,). Rows may be images."""
+    return torch.cdist(_flat(b), _flat(x).to(b), p=p).min(dim=1).values
+
+
+def scattering(z: torch.Tensor, b: torch.Tensor, p: float = 2.0, q: float = 1.0) -> torch.Tensor:
+    """Per-sample scattering ratio ``1/(N-1) sum_{j!=i} ||z_i-z_j||^q / ||b_i-b_j||^q`` -> (N,).
+
+    With p = 2, q = 1 this is BDSG eq. 4's third term (and OMASGAN's s); TailGAN uses q = 2.
+    """
+    n = len(z)
+    if n < 2:
+        raise ValueError(f"scattering needs at least 2 samples, got {n}")
+    dz = torch.cdist(_flat(z), _flat(z), p=p) ** q
+    db = torch.cdist(_flat(b), _flat(b), p=p) ** q
+    off = ~torch.eye(n, dtype=torch.bool, device=z.device)
+    ratio = torch.where(off, dz / (db + _TINY), torch.zeros_like(dz))
+    return ratio.sum(dim=1) / (n - 1)
+
+
+def bdsg_terms(b: torch.Tensor, z: torch.Tensor, x: torch.Tensor, log_prob) -> dict:
+    """The three per-batch terms of BDSG's loss (eq. 3-4), each averaged over the batch.
+
+    L0 = mean p(B(z_i)) (the density itself, eq. 5-6: exp of the log-density),
+    L1 = mean min_j ||B(z_i) - x_j||_2 (distance to the M data points ``x``),
+    L2 = mean scattering(z, B(z)).
+    """
+    return {
+        "L0": log_prob(b).exp().mean(),
+        "L1": set_distance(b, x).mean(),
+        "L2": scattering(z, b).mean(),
+    }

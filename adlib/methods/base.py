@@ -1,0 +1,96 @@
+"""What every detector shares: a validated config, fit / score / save, and the registry."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+REGISTRY: dict[str, type["Detector"]] = {}
+
+
+def register(cls):
+    """Class decorator: make a detector available to ``adlib.methods.make(cls.name)``."""
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def as_tensor(data) -> torch.Tensor:
+    """Training data as one float tensor: accepts a tensor, a ``Split`` (its ``train_x``)
+    or a torch ``Dataset`` of tensors / (tensor, label) pairs."""
+    if hasattr(data, "train_x"):
+        data = data.train_x
+    if torch.is_tensor(data):
+        return data.float()
+    items = [data[i] for i in range(len(data))]
+    items = [it[0] if isinstance(it, (tuple, list)) else it for it in items]
+    return torch.stack([torch.as_tensor(it) for it in items]).float()
+
+
+class Detector:
+    """Fit on normal data, then ``score(x)``: a 1-D tensor, higher = more anomalous.
+
+    Subclasses set ``name`` and ``Config`` (a dataclass with the papers' defaults) and
+    implement ``_fit``, ``_score`` and ``_modules`` (the networks to save).
+    """
+    name = "detector"
+    Config: type = None
+
+    def __init__(self, **config):
+        fields = {f.name for f in dataclasses.fields(self.Config)}
+        unknown = sorted(set(config) - fields)
+        if unknown:
+            raise ValueError(f"unknown option(s) {unknown} for method {self.name!r}; "
+                             f"allowed: {sorted(fields)}")
+        self.config = self.Config(**config)
+        self.validate(self.config)
+        self.history: dict[str, list[float]] = {}
+        self.fitted = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"
+
+    @staticmethod
+    def validate(cfg) -> None:
+        """Raise ``ValueError`` naming the bad value and what is allowed."""
+
+    def fit(self, data) -> "Detector":
+        """Train on normal data only (tensor, Split or Dataset). Returns self."""
+        x = as_tensor(data)
+        if len(x) < 2:
+            raise ValueError(f"need at least 2 training points, got {len(x)}")
+        self._fit(x)
+        self.fitted = True
+        return self
+
+    @torch.no_grad()
+    def score(self, x, batch_size: int = 4096) -> torch.Tensor:
+        """Anomaly scores (higher = more anomalous), computed in eval mode and in fixed-size
+        chunks so that a point's score never depends on the batch it arrives in."""
+        if not self.fitted:
+            raise RuntimeError(f"{self.name}: call fit() before score()")
+        for m in self._modules().values():
+            m.eval()
+        x = as_tensor(x)
+        return torch.cat([self._score(x[i:i + batch_size]).reshape(-1).cpu()
+                          for i in range(0, len(x), batch_size)])
+
+    # -- persistence
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        return {}
+
+    def _extra_state(self) -> dict:
+        return {}
+
+    def _load_extra_state(self, extra: dict) -> None:
+        pass
+
+    def save(self, path) -> Path:
+        """Save config, weights and history to ``path`` (reload with ``methods.load``)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"method": self.name, "config": dataclasses.asdict(self.config),
+                    "modules": {k: m.state_dict() for k, m in self._modules().items()},
+                    "extra": self._extra_state(), "history": self.history,
+                    "fitted": self.fitted}, path)
+        return path

@@ -1,0 +1,111 @@
+"""Metrics: detection quality (scikit-learn underneath) and boundary quality on 2D toys.
+
+Detection metrics take labels ``y`` (1 = anomaly) and scores (higher = more anomalous).
+Boundary metrics take a toy distribution ``dist`` (exact density) and generated samples.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from sklearn import metrics as skm
+
+__all__ = ["auroc", "auprc", "threshold_metrics", "best_f1", "boundary_precision",
+           "far_share", "mode_coverage"]
+
+
+def _np(a) -> np.ndarray:
+    if torch.is_tensor(a):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a).reshape(-1)
+
+
+def _check(y, scores):
+    y, s = _np(y).astype(int), _np(scores).astype(float)
+    if len(y) != len(s):
+        raise ValueError(f"labels ({len(y)}) and scores ({len(s)}) differ in length")
+    if not set(np.unique(y)) <= {0, 1} or len(np.unique(y)) < 2:
+        raise ValueError("labels must hold both 0 (normal) and 1 (anomaly)")
+    if not np.isfinite(s).all():
+        raise ValueError(f"{(~np.isfinite(s)).sum()} scores are NaN or infinite")
+    return y, s
+
+
+def auroc(y, scores) -> float:
+    """Area under the ROC curve: the probability that a random anomaly scores higher than
+    a random normal point (``sklearn.metrics.roc_auc_score``). 0.5 = chance."""
+    return float(skm.roc_auc_score(*_check(y, scores)))
+
+
+def auprc(y, scores) -> float:
+    """Area under the precision-recall curve with anomalies as the positive class, as
+    average precision (``sklearn.metrics.average_precision_score``). Chance = the anomaly
+    rate of the test set, so always read it next to that rate."""
+    return float(skm.average_precision_score(*_check(y, scores)))
+
+
+def threshold_metrics(y, scores, threshold: float) -> dict:
+    """Call ``score >= threshold`` an anomaly; return precision, recall, F1 and accuracy
+    (anomaly = positive class; precision is 0 when nothing is flagged)."""
+    y, s = _check(y, scores)
+    pred = (s >= threshold).astype(int)
+    return {
+        "precision": float(skm.precision_score(y, pred, zero_division=0)),
+        "recall": float(skm.recall_score(y, pred, zero_division=0)),
+        "f1": float(skm.f1_score(y, pred, zero_division=0)),
+        "accuracy": float(skm.accuracy_score(y, pred)),
+    }
+
+
+def best_f1(y, scores) -> dict:
+    """The threshold with the highest F1 over the PR curve, and the metrics there.
+    Optimistic (the threshold sees the labels): use it to compare methods, not to deploy."""
+    y, s = _check(y, scores)
+    prec, rec, thr = skm.precision_recall_curve(y, s)
+    f1 = 2 * prec[:-1] * rec[:-1] / np.maximum(prec[:-1] + rec[:-1], 1e-12)
+    t = float(thr[int(np.argmax(f1))])
+    return {"threshold": t, **threshold_metrics(y, s, t)}
+
+
+def _density(dist, samples) -> torch.Tensor:
+    with torch.no_grad():
+        return dist.log_prob(torch.as_tensor(samples, dtype=torch.float32)).double().exp()
+
+
+def boundary_precision(dist, samples, eps: float = 0.01) -> float:
+    """BP1 (BDSG paper sec. 4.2): the share of ``samples`` whose *true* density lies below
+    the tail level ``dist.tail_level(eps)``, i.e. outside the region that holds 1 - eps of
+    the data mass. A boundary generator wants this high (the paper reports 80 % at 1 %)."""
+    return float((_density(dist, samples) < dist.tail_level(eps)).double().mean())
+
+
+def far_share(dist, samples, eps: float = 0.01) -> float:
+    """The share of ``samples`` whose true density lies below ``dist.tail_level(eps / 100)``:
+    beyond the contour that holds all but eps/100 of the mass, i.e. samples that wandered
+    away from the data instead of sitting on its boundary. Want this low."""
+    return float((_density(dist, samples) < dist.tail_level(eps / 100)).double().mean())
+
+
+def mode_coverage(dist, samples, bin_degrees: float = 10.0) -> dict:
+    """How well ``samples`` surround every mode of ``dist``.
+
+    Each sample is assigned to its nearest mode (Euclidean distance to ``dist.modes``).
+    ``shares[k]`` = the fraction of samples assigned to mode k. ``angular[k]`` = the
+    fraction of the 360 / bin_degrees angular bins around mode k (angle of sample - mode)
+    that hold at least one of its samples: 1.0 means mode k is ringed all round, a collapsed
+    generator scores near 0. Also returns ``min_share`` and ``min_angular`` over modes.
+    """
+    x = torch.as_tensor(samples, dtype=torch.float32)
+    modes = torch.as_tensor(dist.modes, dtype=torch.float32)
+    k = torch.cdist(x, modes).argmin(dim=1)
+    n_bins = int(round(360 / bin_degrees))
+    shares, angular = [], []
+    for m in range(len(modes)):
+        d = x[k == m] - modes[m]
+        shares.append(len(d) / max(len(x), 1))
+        ang = torch.atan2(d[:, 1], d[:, 0])  # (-pi, pi]
+        bins = ((ang + math.pi) / (2 * math.pi) * n_bins).long().clamp(0, n_bins - 1)
+        angular.append(len(torch.unique(bins)) / n_bins)
+    return {"shares": shares, "angular": angular,
+            "min_share": min(shares), "min_angular": min(angular)}

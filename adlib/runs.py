@@ -1,0 +1,104 @@
+"""Run folders and recorded metrics.
+
+A lab ends with ``record("lab01", bp1=..., far_share=...)``, which writes
+``<runs root>/lab01/metrics.json``. Tests, sweeps and ``make run`` read those files
+(``read``, ``collect``). The runs root is ``$ADLIB_RUNS`` if set, else ``<repo>/runs``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def root() -> Path:
+    """``$ADLIB_RUNS`` if set, else ``<repo>/runs``."""
+    env = os.environ.get("ADLIB_RUNS")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "runs"
+
+
+def run_dir(name: str) -> Path:
+    """``<runs root>/<name>``, created. Use it for scores, figures and checkpoints."""
+    if not re.fullmatch(r"[A-Za-z0-9_.\-/]+", name) or ".." in name:
+        raise ValueError(f"run name {name!r} may hold only letters, digits, _ . - and /")
+    d = root() / name
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _plain(v):
+    if torch.is_tensor(v) or isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, (list, tuple)):
+        return [_plain(u) for u in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(u) for k, u in v.items()}
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(f"cannot record a non-finite value {v}")
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    raise TypeError(f"cannot record a value of type {type(v).__name__}: {v!r}")
+
+
+def record(name: str, **values) -> Path:
+    """Write ``values`` to ``<runs root>/<name>/metrics.json`` and return its path.
+
+    Values must be numbers, strings, bools or lists/dicts of them (tensors are converted).
+    The file also holds ``_meta`` (time, ADLIB_QUICK). A different earlier run is never
+    overwritten silently: it is moved to ``<name>/previous/metrics-<time>.json`` with a
+    warning. Recording the same values again changes nothing.
+    """
+    if not values:
+        raise ValueError("record() needs at least one value")
+    values = {k: _plain(v) for k, v in values.items()}
+    path = run_dir(name) / "metrics.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        if {k: v for k, v in old.items() if k != "_meta"} == values:
+            return path
+        stamp = old.get("_meta", {}).get("time", "old").replace(":", "")
+        keep = path.parent / "previous" / f"metrics-{stamp}.json"
+        keep.parent.mkdir(exist_ok=True)
+        os.replace(path, keep)
+        warnings.warn(f"{path} held a different run; it was moved to {keep}", stacklevel=2)
+    meta = {"time": _dt.datetime.now().isoformat(timespec="seconds"),
+            "quick": os.environ.get("ADLIB_QUICK") == "1"}
+    path.write_text(json.dumps({**values, "_meta": meta}, indent=2))
+    return path
+
+
+def read(name: str) -> dict:
+    """The values recorded under ``name`` (without ``_meta``)."""
+    path = root() / name / "metrics.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no recorded run {name!r}: {path} does not exist")
+    return {k: v for k, v in json.loads(path.read_text()).items() if k != "_meta"}
+
+
+def collect(where=None):
+    """Every ``metrics.json`` under the runs root as a long DataFrame
+    (run, metric, value, quick, time); scalar values only."""
+    import pandas as pd
+
+    base = Path(where) if where else root()
+    rows = []
+    for p in sorted(base.glob("**/metrics.json")):
+        if "previous" in p.parts:
+            continue
+        data = json.loads(p.read_text())
+        meta = data.pop("_meta", {})
+        run = p.parent.relative_to(base).as_posix()
+        for k, v in data.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                rows.append({"run": run, "metric": k, "value": v,
+                             "quick": meta.get("quick"), "time": meta.get("time")})
+    return pd.DataFrame(rows, columns=["run", "metric", "value", "quick", "time"])

@@ -1,0 +1,124 @@
+"""The one training loop every method uses.
+
+A method supplies ``step(i) -> {term: value}`` that does one optimisation step (its own
+forward, backward and optimiser updates, however many networks it has) and returns the loss
+terms it wants logged. ``run`` adds what every method needs and nobody should write twice:
+
+* seeding (``seed``), so the same seed gives the same numbers on the same machine,
+* a ``tqdm.auto`` progress bar showing the loss terms,
+* a NaN / inf guard that stops with an error naming the term and the step,
+* a per-term loss history,
+* a checkpoint every ``every`` steps (modules, optimisers, history, RNG state) and resume:
+  a run that finds its checkpoint continues where it stopped and ends with the same numbers
+  as a run that was never interrupted.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+
+class NonFiniteLoss(FloatingPointError):
+    """A loss term became NaN or infinite."""
+
+
+def seed_everything(value: int) -> int:
+    """Seed Python, NumPy and torch (all devices). Returns the seed."""
+    if not isinstance(value, int) or value < 0:
+        raise ValueError(f"seed must be a non-negative int, got {value!r}")
+    random.seed(value)
+    np.random.seed(value % 2**32)
+    torch.manual_seed(value)
+    return value
+
+
+seed = seed_everything  # adlib.seed(0)
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+             "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def run(step: Callable[[int], dict], steps: int, *, state: dict | None = None,
+        seed: int | None = 0, checkpoint: str | os.PathLike | None = None,
+        every: int = 500, desc: str = "train", progress: bool = True,
+        history: dict | None = None, meta: dict | None = None) -> dict[str, list[float]]:
+    """Call ``step(i)`` for i = start .. steps-1 and return the loss history.
+
+    state:      objects with ``state_dict`` / ``load_state_dict`` (networks, optimisers)
+                saved in the checkpoint and restored on resume.
+    seed:       seeds everything before the first step (None leaves the RNG alone).
+    checkpoint: file to save every ``every`` steps and at the end; if it exists, training
+                resumes from it (a finished run returns at once with its history).
+    history:    a history to append to (e.g. from an earlier stage); a new one otherwise.
+    meta:       settings the checkpoint must match to be resumed (e.g. the loss weights);
+                a checkpoint made with other settings raises instead of being reused.
+    """
+    if steps < 0 or every < 1:
+        raise ValueError(f"steps must be >= 0 and every >= 1, got steps={steps}, every={every}")
+    state = state or {}
+    hist: dict[str, list[float]] = history if history is not None else {}
+    start = 0
+    if seed is not None:
+        seed_everything(seed)
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt and ckpt.exists():
+        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if meta is not None and saved.get("meta") != meta:
+            raise ValueError(f"checkpoint {ckpt} was made with other settings "
+                             f"({saved.get('meta')}) than this run ({meta}); "
+                             "use another checkpoint path or delete it")
+        for name, obj in state.items():
+            obj.load_state_dict(saved["state"][name])
+        hist.clear()
+        hist.update(saved["history"])
+        _set_rng_state(saved["rng"])
+        start = saved["step"]
+
+    def save(done: int) -> None:
+        if ckpt is None:
+            return
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt.with_suffix(ckpt.suffix + ".tmp")
+        torch.save({"step": done, "state": {k: v.state_dict() for k, v in state.items()},
+                    "history": hist, "rng": _rng_state(), "meta": meta}, tmp)
+        os.replace(tmp, ckpt)  # atomic: a crash never leaves half a checkpoint
+
+    bar = tqdm(range(start, steps), desc=desc, disable=not progress, initial=start,
+               total=steps, leave=False)
+    for i in bar:
+        terms = step(i)
+        for name, value in terms.items():
+            v = float(value.detach()) if torch.is_tensor(value) else float(value)
+            if not math.isfinite(v):
+                bar.close()
+                raise NonFiniteLoss(f"{desc}: loss term {name!r} is {v} at step {i}; "
+                                    "lower the learning rate or check the weights")
+            hist.setdefault(name, []).append(v)
+        if i % 10 == 0 or i == steps - 1:
+            bar.set_postfix({k: f"{hist[k][-1]:.4g}" for k in terms}, refresh=False)
+        if (i + 1) % every == 0 and i + 1 < steps:
+            save(i + 1)
+    bar.close()
+    if start < steps or (ckpt and not ckpt.exists()):
+        save(steps)
+    return hist
