@@ -186,7 +186,7 @@ _DATASETS = {
     "fashion_mnist": ("FashionMNIST", [f"FashionMNIST/raw/{f}" for f in _MNIST_FILES]),
     "kmnist": ("KMNIST", [f"KMNIST/raw/{f}" for f in _MNIST_FILES]),
     "cifar10": ("CIFAR10", ["cifar-10-batches-py/ (or cifar-10-python.tar.gz)",
-                            "or the JPEG pack cifar10-jpeg/{train,test}/<class>/*.jpg"]),
+                            "cifar10-jpeg/{train,test}/<class>/*.jpg (offline JPEG pack)"]),
     "cifar100": ("CIFAR100", ["cifar-100-python/ (or cifar-100-python.tar.gz)"]),
     "svhn": ("SVHN", ["train_32x32.mat", "test_32x32.mat"]),
 }
@@ -287,7 +287,7 @@ def _cifar10_jpeg(root: Path) -> ImageData:
     if not _warned_jpeg:
         warnings.warn(f"CIFAR-10: using the lossy JPEG pack under {root / 'cifar10-jpeg'} "
                       "(10k train images, re-encoded): numbers are not comparable with papers.",
-                      stacklevel=3)
+                      stacklevel=4)
         _warned_jpeg = True
     data = image_folder(root / "cifar10-jpeg")
     data.name = "cifar10"
@@ -364,11 +364,14 @@ def image_folder(path, size: int | None = None, test_fraction: float = 0.2,
 @dataclass
 class Split:
     """One anomaly-detection task: train on ``train_x`` (normal only), test on ``test_x``
-    with ``test_y`` = 1 for anomalies and 0 for normal points. ``info`` says how it was made."""
+    with ``test_y`` = 1 for anomalies and 0 for normal points. ``info`` says how it was made;
+    ``train_labels`` / ``test_labels`` keep the original class labels (for per-class views)."""
     train_x: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
     info: dict = field(default_factory=dict)
+    train_labels: torch.Tensor | None = None
+    test_labels: torch.Tensor | None = None
 
     def __repr__(self) -> str:
         return (f"Split({self.info.get('protocol')}, train {tuple(self.train_x.shape)}, "
@@ -402,7 +405,7 @@ def _finish(train_x, train_lab, test_x, test_y, test_lab, max_train, max_test, s
     te = _stratified(test_lab * 2 + test_y, max_test, seed)  # keeps class and anomaly mix
     info.update(n_train=len(tr), n_test=len(te), n_anomalies=int(test_y[te].sum()),
                 max_train=max_train, max_test=max_test, seed=seed)
-    return Split(train_x[tr], test_x[te], test_y[te], info)
+    return Split(train_x[tr], test_x[te], test_y[te], info, train_lab[tr], test_lab[te])
 
 
 def loo(dataset, anomaly: int, max_train: int | None = None, max_test: int | None = None,

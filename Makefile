@@ -1,0 +1,52 @@
+# adlib: `make run` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SHARED ?= ../shared/data
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+QUICK_RUNS := $(CURDIR)/runs/quick
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: run test lab setup data clean-runs
+
+## run: set up, execute every lab headless in quick mode into runs/notebooks/, print the metrics
+run: setup
+	@mkdir -p runs/notebooks
+	@for nb in $(NOTEBOOKS); do \
+	  echo "== $$nb"; \
+	  ADLIB_QUICK=1 ADLIB_RUNS=$(QUICK_RUNS) $(PY) -m papermill $$nb \
+	    runs/notebooks/$$(basename $$nb) --cwd notebooks --progress-bar || exit 1; \
+	done
+	@echo; echo "Recorded metrics (quick mode, $(QUICK_RUNS)):"
+	@ADLIB_RUNS=$(QUICK_RUNS) $(PY) -m adlib collect
+
+## test: set up, run the unit tests and every notebook (nbval, quick mode)
+test: setup
+	ADLIB_QUICK=1 ADLIB_RUNS=$(CURDIR)/runs/ci $(PY) -m pytest tests -q
+	ADLIB_QUICK=1 ADLIB_RUNS=$(CURDIR)/runs/ci $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks
+
+## lab: JupyterLab on notebooks/ (loopback only)
+lab: setup
+	$(PY) -m jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser $(ROOT_FLAG)
+
+setup: $(VENV)/.installed data
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+## data: copy ../shared/data/* into data/ (git-ignored) when present and not already there
+data:
+	@if [ -d "$(SHARED)" ]; then \
+	  for src in $(SHARED)/*; do \
+	    name=$$(basename "$$src"); \
+	    if [ ! -e "data/$$name" ]; then \
+	      echo "copying $$src -> data/$$name"; cp -r "$$src" data/ && chmod -R u+w "data/$$name"; \
+	    fi; \
+	  done; \
+	fi
+
+clean-runs:
+	rm -rf runs/quick runs/ci runs/notebooks

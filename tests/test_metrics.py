@@ -1,0 +1,53 @@
+"""Metrics against values computed by hand."""
+import math
+
+import pytest
+import torch
+
+from adlib import data, metrics
+
+Y = [0, 0, 1, 1]
+S = [0.1, 0.4, 0.35, 0.8]
+
+
+def test_auroc_and_auprc_by_hand():
+    assert metrics.auroc(Y, S) == pytest.approx(0.75)
+    # ranked: 0.8 (anomaly) 0.4 (normal) 0.35 (anomaly): AP = 0.5 * 1 + 0.5 * 2/3
+    assert metrics.auprc(Y, S) == pytest.approx(0.5 + 1 / 3)
+
+
+def test_threshold_metrics_by_hand():
+    m = metrics.threshold_metrics(Y, S, 0.35)  # flags 0.4, 0.35, 0.8
+    assert m == pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "accuracy": 0.75})
+
+
+def test_best_f1_finds_the_separating_threshold():
+    m = metrics.best_f1([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.9])
+    assert m["f1"] == 1.0 and m["threshold"] == pytest.approx(0.7)
+
+
+def test_bad_inputs_raise():
+    with pytest.raises(ValueError, match="both 0"):
+        metrics.auroc([1, 1], [0.1, 0.2])
+    with pytest.raises(ValueError, match="length"):
+        metrics.auroc([0, 1], [0.1])
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.auroc([0, 1], [0.1, float("nan")])
+
+
+def test_boundary_precision_and_far_share_on_known_radii():
+    toy = data.toy("gaussian")  # tail levels: eps=1 % at r=3.03, eps=0.01 % at r=4.29
+    pts = torch.tensor([[0.0, 0.0], [3.5, 0.0], [0.0, 6.0]])
+    assert metrics.boundary_precision(toy, pts, 0.01) == pytest.approx(2 / 3)
+    assert metrics.far_share(toy, pts, 0.01) == pytest.approx(1 / 3)
+
+
+def test_mode_coverage_counts_shares_and_angles():
+    toy = data.toy("bimodal")  # modes at (-5, 0) and (5, 0)
+    a = torch.linspace(0, 2 * math.pi, 361)[:-1]
+    full = torch.stack([a.cos(), a.sin()], 1) * 3 + toy.modes[0]
+    half = full[a < math.pi] - toy.modes[0] + toy.modes[1]
+    cov = metrics.mode_coverage(toy, torch.cat([full, half]))
+    assert cov["shares"] == pytest.approx([2 / 3, 1 / 3])
+    assert cov["angular"] == pytest.approx([1.0, 0.5])
+    assert cov["min_share"] == pytest.approx(1 / 3) and cov["min_angular"] == pytest.approx(0.5)

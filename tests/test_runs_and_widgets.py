@@ -1,0 +1,76 @@
+"""Recorded metrics, the collect table, and the lab widgets' callbacks (no browser)."""
+import json
+
+import matplotlib
+import pytest
+
+from adlib import cli, runs, widgets
+
+matplotlib.use("Agg")
+
+
+def test_record_read_and_collect(runs_root):
+    path = runs.record("lab99", bp1=0.8, far_share=0.05, curve=[1, 2])
+    assert path == runs_root / "lab99" / "metrics.json"
+    raw = json.loads(path.read_text())
+    assert raw["bp1"] == 0.8 and "_meta" in raw
+    assert runs.read("lab99") == {"bp1": 0.8, "far_share": 0.05, "curve": [1, 2]}
+    df = runs.collect()
+    assert set(df["metric"]) == {"bp1", "far_share"}  # scalars only
+
+
+def test_record_never_overwrites_a_different_run_silently(runs_root):
+    runs.record("lab99", bp1=0.8)
+    runs.record("lab99", bp1=0.8)  # same values: nothing to keep
+    assert not (runs_root / "lab99" / "previous").exists()
+    with pytest.warns(UserWarning, match="different run"):
+        runs.record("lab99", bp1=0.7)
+    kept = list((runs_root / "lab99" / "previous").glob("*.json"))
+    assert len(kept) == 1 and json.loads(kept[0].read_text())["bp1"] == 0.8
+    assert runs.read("lab99")["bp1"] == 0.7
+
+
+def test_record_rejects_bad_values(runs_root):
+    with pytest.raises(ValueError, match="non-finite"):
+        runs.record("lab99", x=float("nan"))
+    with pytest.raises(ValueError, match="run name"):
+        runs.record("../evil", x=1)
+    with pytest.raises(FileNotFoundError, match="no recorded run"):
+        runs.read("never")
+
+
+def test_cli_collect_prints_the_table(runs_root, capsys):
+    assert cli.main(["collect"]) == 1  # nothing recorded yet
+    runs.record("lab98", auroc=0.91234)
+    assert cli.main(["collect"]) == 0
+    out = capsys.readouterr().out
+    assert "lab98" in out and "auroc" in out and "0.9123" in out
+
+
+def test_explorer_rerenders_when_a_control_changes():
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    calls = []
+
+    def render(a, b):
+        calls.append((a, b))
+        return plt.figure()
+
+    sa, sb = W.FloatSlider(value=1.0), W.Dropdown(options=["x", "y"], value="x")
+    box = widgets.explorer(render, a=sa, b=sb)
+    assert sa.continuous_update is False  # retrain on release only
+    assert calls == [(1.0, "x")]
+    sa.value = 2.0
+    sb.value = "y"
+    assert calls[-2:] == [(2.0, "x"), (2.0, "y")]
+    assert len(box.children) == 2
+
+
+def test_bdsg_render_reflects_its_knobs():
+    a = widgets.bdsg_boundary("bimodal", lambda1=1e-3, lambda2=5e-4, steps=60, n=200)
+    b = widgets.bdsg_boundary("bimodal", lambda1=1e-3, lambda2=0.0, steps=60, n=200)
+    ta, tb = a.axes[0].get_title(), b.axes[0].get_title()
+    assert "λ2=5.0e-04" in ta and "λ2=0.0e+00" in tb
+    pa, pb = (f.axes[0].collections[-1].get_offsets() for f in (a, b))
+    assert pa.shape == (200, 2) and (pa != pb).any()
