@@ -28,7 +28,7 @@ import torch
 from torch import distributions as D
 
 __all__ = [
-    "Toy", "toy", "toys", "grid",
+    "Toy", "toy", "toys", "toy_split", "grid",
     "DatasetNotFound", "ImageData", "images", "image_folder", "datasets", "data_root",
     "Split", "loo", "one_class", "ood", "pooled",
 ]
@@ -126,6 +126,27 @@ class Toy:
     def prob(self, x: torch.Tensor) -> torch.Tensor:
         return self.log_prob(x).exp()
 
+    def anomalies(self, n: int, kind: str = "far", seed: int = 0) -> torch.Tensor:
+        """``n`` anomalous points by rejection from the uniform law on ``bounds``.
+
+        ``"far"``: true density below ``tail_level(1 %)``; ``"near"`` (the hard case):
+        density between ``tail_level(0.1 %)`` and ``tail_level(1 %)``, just outside the data.
+        """
+        if kind not in ("far", "near"):
+            raise ValueError(f"anomaly kind must be 'far' or 'near', got {kind!r}")
+        hi, lo = self.tail_level(0.01), (self.tail_level(0.001) if kind == "near" else 0.0)
+        g = torch.Generator().manual_seed(seed)
+        (x0, x1), (y0, y1) = self.bounds
+        span, low = torch.tensor([x1 - x0, y1 - y0]), torch.tensor([x0, y0])
+        out, have = [], 0
+        while have < n:
+            u = torch.rand(max(4 * n, 1000), 2, generator=g) * span + low
+            p = self.prob(u)
+            u = u[(p < hi) & (p >= lo)]
+            out.append(u)
+            have += len(u)
+        return torch.cat(out)[:n]
+
     def tail_level(self, eps: float, n: int = 400_000) -> float:
         """Density level tau with P_data(p(X) < tau) = eps.
 
@@ -147,6 +168,19 @@ def toy(name: str, **params) -> Toy:
     disjoint(scale).
     """
     return Toy(name, **params)
+
+
+def toy_split(dist: "Toy", n_normal: int = 2000, n_anomalies: int = 2000,
+              kinds=("far", "near"), seed: int = 0, n_train: int = 10_000) -> "Split":
+    """A 2D detection task: train on ``n_train`` samples; test on ``n_normal`` fresh samples
+    (label 0) and ``n_anomalies`` anomalies split evenly over ``kinds`` (label 1)."""
+    per = [n_anomalies // len(kinds) + (i < n_anomalies % len(kinds)) for i in range(len(kinds))]
+    anomalies = [dist.anomalies(k, kind, seed=seed + 1 + i)
+                 for i, (k, kind) in enumerate(zip(per, kinds))]
+    test_x = torch.cat([dist.sample(n_normal, seed=seed + 100), *anomalies])
+    test_y = torch.cat([torch.zeros(n_normal), torch.ones(n_anomalies)]).long()
+    info = {"protocol": "toy", "toy": repr(dist), "kinds": list(kinds), "seed": seed}
+    return Split(dist.sample(n_train, seed=seed), test_x, test_y, info)
 
 
 def toys() -> list[str]:

@@ -12,7 +12,7 @@ import torch
 from sklearn import metrics as skm
 
 __all__ = ["auroc", "auprc", "threshold_metrics", "best_f1", "boundary_precision",
-           "far_share", "mode_coverage"]
+           "far_share", "mode_coverage", "boundary_report"]
 
 
 def _np(a) -> np.ndarray:
@@ -49,7 +49,7 @@ def threshold_metrics(y, scores, threshold: float) -> dict:
     """Call ``score >= threshold`` an anomaly; return precision, recall, F1 and accuracy
     (anomaly = positive class; precision is 0 when nothing is flagged)."""
     y, s = _check(y, scores)
-    pred = (s >= threshold).astype(int)
+    pred = (s >= float(threshold)).astype(int)
     return {
         "precision": float(skm.precision_score(y, pred, zero_division=0)),
         "recall": float(skm.recall_score(y, pred, zero_division=0)),
@@ -109,3 +109,12 @@ def mode_coverage(dist, samples, bin_degrees: float = 10.0) -> dict:
         angular.append(len(torch.unique(bins)) / n_bins)
     return {"shares": shares, "angular": angular,
             "min_share": min(shares), "min_angular": min(angular)}
+
+
+def boundary_report(dist, samples, eps: float = 0.01) -> dict:
+    """The lab-01 table row for a set of boundary samples: ``bp1``, ``far_share``,
+    ``min_mode_share`` and ``min_angular_coverage`` (definitions above)."""
+    cov = mode_coverage(dist, samples)
+    return {"bp1": boundary_precision(dist, samples, eps),
+            "far_share": far_share(dist, samples, eps),
+            "min_mode_share": cov["min_share"], "min_angular_coverage": cov["min_angular"]}

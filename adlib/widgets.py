@@ -6,6 +6,8 @@ retraining happens once, on release, never on every tick of a drag.
 """
 from __future__ import annotations
 
+import functools
+
 import ipywidgets as W
 import matplotlib.pyplot as plt
 from IPython.display import display
@@ -43,14 +45,20 @@ def bdsg_boundary(toy: str = "bimodal", lambda1: float = 1e-3, lambda2: float = 
     """Train BDSG on a toy with the given weights and draw its boundary; the title gives
     BP1, the far share and the worst mode's angular coverage. Returns the figure."""
     dist = data.toy(toy)
-    det = methods.make("bdsg", density=dist, lambda1=lambda1, lambda2=lambda2, steps=steps,
-                       seed=seed, progress=False).fit(dist.sample(10_000, seed=seed + 1))
-    b = det.boundary(n, seed=seed)
-    cov = metrics.mode_coverage(dist, b)
+    b = _bdsg_samples(toy, lambda1, lambda2, steps, seed, n)
+    r = metrics.boundary_report(dist, b, eps)
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     plots.boundary(dist, b, ax=ax, eps=eps)
     ax.set_title(f"{toy}: λ1={lambda1:.1e}, λ2={lambda2:.1e}\n"
-                 f"BP1={metrics.boundary_precision(dist, b, eps):.2f}  "
-                 f"far={metrics.far_share(dist, b, eps):.2f}  "
-                 f"min angular coverage={cov['min_angular']:.2f}", fontsize=9)
+                 f"BP1={r['bp1']:.2f}  far={r['far_share']:.2f}  "
+                 f"min angular coverage={r['min_angular_coverage']:.2f}", fontsize=9)
     return fig
+
+
+@functools.lru_cache(maxsize=32)
+def _bdsg_samples(toy, lambda1, lambda2, steps, seed, n):
+    """Fit once per setting: moving a slider back to a value it had redraws at once."""
+    dist = data.toy(toy)
+    det = methods.make("bdsg", density=dist, lambda1=lambda1, lambda2=lambda2, steps=steps,
+                       seed=seed, progress=False).fit(dist.sample(10_000, seed=seed + 1))
+    return det.boundary(n, seed=seed)
