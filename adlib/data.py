@@ -255,10 +255,11 @@ def _to_unit(x) -> torch.Tensor:
     return x.float().div(127.5).sub(1.0).contiguous()
 
 
-def _reachable(urls, timeout: float = 3.0) -> bool:
-    """Can we open a TCP connection to any of these hosts within ``timeout`` seconds?"""
-    for url in urls:
-        host = urlparse(url).hostname
+def _reachable(urls, timeout: float = 2.0) -> bool:
+    """Can we open a TCP connection to one of these hosts (the first two distinct ones)
+    within ``timeout`` seconds each?"""
+    hosts = list(dict.fromkeys(urlparse(u).hostname for u in urls))[:2]
+    for host in hosts:
         try:
             socket.create_connection((host, 443), timeout=timeout).close()
             return True

@@ -63,7 +63,7 @@ def test_bad_classes_and_names_raise_clear_errors():
 @pytest.mark.parametrize("name", ["mnist", "kmnist", "svhn", "cifar10", "cifar100"])
 def test_missing_dataset_fails_fast_and_says_where(tmp_path, monkeypatch, name):
     monkeypatch.setenv("ADLIB_DATA", str(tmp_path))
-    monkeypatch.setattr(data, "_reachable", lambda urls, timeout=3.0: False)  # offline
+    monkeypatch.setattr(data, "_reachable", lambda urls, timeout=2.0: False)  # offline
     t0 = time.time()
     with pytest.raises(data.DatasetNotFound) as err:
         data.images(name)

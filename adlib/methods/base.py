@@ -69,6 +69,9 @@ class Detector:
         chunks so that a point's score never depends on the batch it arrives in."""
         if not self.fitted:
             raise RuntimeError(f"{self.name}: call fit() before score()")
+        if hasattr(x, "test_x"):
+            raise TypeError("score() takes the points to score, e.g. det.score(split.test_x), "
+                            "not a whole Split")
         for m in self._modules().values():
             m.eval()
         x = as_tensor(x)
