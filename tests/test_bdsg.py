@@ -25,6 +25,8 @@ def test_registry():
     ({"N": 512, "M": 256}, r"N \(batch, 512\) must not exceed M"),
     ({"lamda1": 0.3}, r"unknown option\(s\) \['lamda1'\].*lambda1"),
     ({"lr": 0.0}, "lr must be positive"),
+    ({"steps": -5}, "steps must be an int >= 0, got -5"),
+    ({"N": 1}, "N must be an int >= 2, got 1"),
     ({"density": None}, "log_prob"),
     ({"density": "flow"}, "not available yet"),
 ])

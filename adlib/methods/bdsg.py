@@ -64,9 +64,10 @@ class BDSG(Detector):
 
     @staticmethod
     def validate(cfg: BDSGConfig) -> None:
-        if cfg.density == "flow":
-            raise ValueError("density='flow' (a learned flow density) is not available yet; "
-                             "pass an object with log_prob(x), e.g. adlib.data.toy('bimodal')")
+        if isinstance(cfg.density, str):
+            raise ValueError(f"density={cfg.density!r} is not available yet (learned densities "
+                             "such as 'flow' come with lab 02); pass an object with "
+                             "log_prob(x), e.g. adlib.data.toy('bimodal')")
         if cfg.density is None or not callable(getattr(cfg.density, "log_prob", None)):
             raise ValueError(f"density must be an object with a log_prob(x) method, "
                              f"got {cfg.density!r}")
@@ -74,10 +75,10 @@ class BDSG(Detector):
             v = getattr(cfg, key)
             if v is not None and not v >= 0:
                 raise ValueError(f"{key} must be a non-negative weight, got {v}")
-        for key in ("M", "N", "steps", "every"):
+        for key, least in (("M", 1), ("N", 2), ("steps", 0), ("every", 1)):
             v = getattr(cfg, key)
-            if not isinstance(v, int) or v < (2 if key == "N" else 0 if key == "steps" else 1):
-                raise ValueError(f"{key} must be an int >= {2 if key == 'N' else 1}, got {v!r}")
+            if not isinstance(v, int) or v < least:
+                raise ValueError(f"{key} must be an int >= {least}, got {v!r}")
         if cfg.N > cfg.M:
             raise ValueError(f"N (batch, {cfg.N}) must not exceed M (data points, {cfg.M}): "
                              "the paper requires N <= M")
