@@ -15,7 +15,7 @@ run: setup
 	@for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb"; \
 	  ADLIB_QUICK=1 ADLIB_RUNS=$(QUICK_RUNS) $(PY) -m papermill $$nb \
-	    runs/notebooks/$$(basename $$nb) --cwd notebooks --progress-bar || exit 1; \
+	    runs/notebooks/$$(basename $$nb) --cwd notebooks --execution-timeout 900 || exit 1; \
 	done
 	@echo; echo "Recorded metrics (quick mode, $(QUICK_RUNS)):"
 	@ADLIB_RUNS=$(QUICK_RUNS) $(PY) -m adlib collect
@@ -23,7 +23,7 @@ run: setup
 ## test: set up, run the unit tests and every notebook (nbval, quick mode)
 test: setup
 	ADLIB_QUICK=1 ADLIB_RUNS=$(CURDIR)/runs/ci $(PY) -m pytest tests -q
-	ADLIB_QUICK=1 ADLIB_RUNS=$(CURDIR)/runs/ci $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks
+	ADLIB_QUICK=1 ADLIB_RUNS=$(CURDIR)/runs/ci $(PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=900 notebooks
 
 ## lab: JupyterLab on notebooks/ (loopback only)
 lab: setup

@@ -7,27 +7,41 @@ retraining happens once, on release, never on every tick of a drag.
 from __future__ import annotations
 
 import functools
+import traceback
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
-from IPython.display import display
 
 from . import data, methods, metrics, plots
 
 
 def explorer(render, **controls) -> W.VBox:
-    """Sliders / choosers ``controls`` (name -> widget) above an output that shows
-    ``render(**values)``; it is redrawn whenever a control is released."""
+    """Controls ``controls`` (name -> widget) above an output that shows
+    ``render(**values)``, drawn once now and again whenever a control is released.
+
+    The figure is put into the Output widget's ``outputs`` directly instead of capturing
+    with ``with out:``: headless runners (nbclient, under papermill and nbval) can hang on
+    the capture path (jupyter/nbclient#312). A failing render shows its traceback in place.
+    """
+    out = W.Output()
     for w in controls.values():
         if hasattr(w, "continuous_update"):
             w.continuous_update = False
 
-    def show(**values):
-        fig = render(**values)
-        display(fig)
+    def show(change=None):
+        values = {name: w.value for name, w in controls.items()}
+        out.outputs = ()
+        try:
+            fig = render(**values)
+        except Exception:  # noqa: BLE001 - show the user what went wrong, keep the widget alive
+            out.append_stderr(traceback.format_exc())
+            return
+        out.append_display_data(fig)
         plt.close(fig)
 
-    out = W.interactive_output(show, controls)
+    for w in controls.values():
+        w.observe(show, names="value")
+    show()
     return W.VBox([W.HBox(list(controls.values()), layout=W.Layout(flex_flow="row wrap")), out])
 
 

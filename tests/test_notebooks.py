@@ -25,7 +25,8 @@ def _execute(name: str, tmp_path: Path, monkeypatch, **parameters) -> dict:
     monkeypatch.setenv("ADLIB_QUICK", "1")
     monkeypatch.setenv("ADLIB_RUNS", str(tmp_path))
     pm.execute_notebook(str(REPO / "notebooks" / name), str(tmp_path / name),
-                        parameters=parameters, cwd=str(REPO / "notebooks"), progress_bar=False)
+                        parameters=parameters, cwd=str(REPO / "notebooks"), progress_bar=False,
+                        execution_timeout=900)  # a hung cell fails instead of stalling CI
     return json.loads((tmp_path / "lab01" / "metrics.json").read_text())
 
 

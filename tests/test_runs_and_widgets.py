@@ -64,7 +64,25 @@ def test_explorer_rerenders_when_a_control_changes():
     sa.value = 2.0
     sb.value = "y"
     assert calls[-2:] == [(2.0, "x"), (2.0, "y")]
-    assert len(box.children) == 2
+    out = box.children[1]
+    assert len(out.outputs) == 1 and out.outputs[0]["output_type"] == "display_data"
+
+
+def test_explorer_shows_a_failing_render_as_a_traceback():
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    def render(a):
+        if a > 1:
+            raise RuntimeError("boom at a=%s" % a)
+        return plt.figure()
+
+    s = W.FloatSlider(value=1.0)
+    out = widgets.explorer(render, a=s).children[1]
+    s.value = 2.0
+    assert out.outputs[0]["name"] == "stderr" and "boom at a=2.0" in out.outputs[0]["text"]
+    s.value = 0.5  # recovers
+    assert out.outputs[0]["output_type"] == "display_data"
 
 
 def test_bdsg_render_reflects_its_knobs():
