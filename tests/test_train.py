@@ -20,7 +20,7 @@ def _setup():
     return net, opt, step
 
 
-def test_history_and_seeding():
+def test_history_keeps_every_term_per_step():
     net, opt, step = _setup()
     torch.manual_seed(0)
     h = train.run(step, 30, state={"net": net}, seed=5, progress=False)
