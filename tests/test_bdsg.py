@@ -28,7 +28,7 @@ def test_registry():
     ({"steps": -5}, "steps must be an int >= 0, got -5"),
     ({"N": 1}, "N must be an int >= 2, got 1"),
     ({"density": None}, "log_prob"),
-    ({"density": "flow"}, "not available yet"),
+    ({"density": "flw"}, "unknown density .flw."),
 ])
 def test_config_errors_name_the_value(config, match):
     with pytest.raises(ValueError, match=match):

@@ -10,7 +10,9 @@ boundary of the data's support by minimising eq. 3-4:
 
 with p_g(x) = exp(log p_z(G^-1(x)) - log|det J_G(x)|) (eq. 5-6), i.e. any density's
 ``log_prob``. Here ``density`` is any object with ``log_prob(x)``: a toy's exact density is
-the paper's closed-form (CFS) setup. The anomaly score is -log p_g(x) (sec. 3.1: x* is
+the paper's closed-form (CFS) setup; ``density="flow"`` first fits a normalizing flow
+(``adlib.density.Flow``, options in ``flow``) on the same normal data: the paper's
+IResNet setup with a zuko flow in place of the IResNet. The anomaly score is -log p_g(x) (sec. 3.1: x* is
 anomalous when p_g(x*) < eps); B itself is what the method *generates*: strong anomalies.
 
 Defaults follow the data. On 2-D data: M = 1024, N = 256 as in the paper (sec. 4.1), but
@@ -32,6 +34,7 @@ import torch
 
 from .. import train
 from ..boundary import bdsg_terms
+from ..density import Flow
 from ..nets import mlp
 from .base import Detector, register
 
@@ -41,7 +44,8 @@ DEFAULTS_OTHER = {"lambda1": 0.3, "lambda2": 0.025, "hidden": (256, 256), "lr": 
 
 @dataclass
 class BDSGConfig:
-    density: Any = None            # object with log_prob(x) (e.g. adlib.data.toy("bimodal"))
+    density: Any = None            # object with log_prob(x), or "flow" (learn p_g first)
+    flow: dict | None = None       # options for adlib.density.Flow when density="flow"
     lambda1: float | None = None   # weight of L1 (set distance); None: follows the data
     lambda2: float | None = None   # weight of L2 (scattering); None: follows the data
     M: int = 1024                  # data points in the set distance per step
@@ -65,10 +69,11 @@ class BDSG(Detector):
     @staticmethod
     def validate(cfg: BDSGConfig) -> None:
         if isinstance(cfg.density, str):
-            raise ValueError(f"density={cfg.density!r} is not available yet (learned densities "
-                             "such as 'flow' come with lab 02); pass an object with "
-                             "log_prob(x), e.g. adlib.data.toy('bimodal')")
-        if cfg.density is None or not callable(getattr(cfg.density, "log_prob", None)):
+            if cfg.density != "flow":
+                raise ValueError(f"unknown density {cfg.density!r}; allowed: 'flow' or an "
+                                 "object with log_prob(x), e.g. adlib.data.toy('bimodal')")
+            Flow(**{"progress": False, **(cfg.flow or {})})  # validates the flow options
+        elif cfg.density is None or not callable(getattr(cfg.density, "log_prob", None)):
             raise ValueError(f"density must be an object with a log_prob(x) method, "
                              f"got {cfg.density!r}")
         for key in ("lambda1", "lambda2"):
@@ -96,15 +101,27 @@ class BDSG(Detector):
         hidden = base["hidden"] if c.hidden is None else tuple(c.hidden)
         self.B = mlp([self.latent_dim, *hidden, dim])
 
+    def _make_flow(self) -> Flow:
+        c = self.config
+        return Flow(**{"seed": c.seed, "progress": c.progress, **(c.flow or {})})
+
     def _modules(self):
-        return {"B": self.B} if hasattr(self, "B") else {}
+        mods = {"B": self.B} if hasattr(self, "B") else {}
+        if isinstance(getattr(self, "density", None), Flow):
+            mods["flow"] = self.density
+        return mods
 
     def _extra_state(self):
         return {"shape": self.shape}
 
     def _load_extra_state(self, extra):
         self.shape = tuple(extra["shape"])
-        self._resolve(int(torch.tensor(self.shape).prod()))
+        dim = int(torch.tensor(self.shape).prod())
+        self._resolve(dim)
+        self.density = self.config.density
+        if isinstance(self.density, str):
+            self.density = self._make_flow()
+            self.density._build(dim)
 
     def _generate(self, z: torch.Tensor) -> torch.Tensor:
         return self.B(z).reshape(len(z), *self.shape)
@@ -114,8 +131,12 @@ class BDSG(Detector):
         self.shape = tuple(x.shape[1:])
         train.seed(c.seed)  # the initial weights depend on the seed too
         self._resolve(x[0].numel())
+        self.density = c.density
+        if isinstance(c.density, str):  # "flow": learn p_g first (the paper's IResNet / ResFlow step)
+            self.density = self._make_flow().fit(x)
+            self.density.requires_grad_(False)  # only B trains below
         opt = torch.optim.Adam(self.B.parameters(), lr=self.lr)
-        log_prob = c.density.log_prob
+        log_prob = self.density.log_prob
         m = min(c.M, len(x))
 
         def step(i):
@@ -139,10 +160,10 @@ class BDSG(Detector):
         return {"method": self.name, "lambda1": self.lambda1, "lambda2": self.lambda2,
                 "M": c.M, "N": c.N, "hidden": list(c.hidden or ()), "lr": self.lr,
                 "latent_dim": self.latent_dim, "seed": c.seed, "n_train": n,
-                "density": repr(c.density)}
+                "density": repr(c.density), "flow": c.flow}
 
     def _score(self, x: torch.Tensor) -> torch.Tensor:
-        return -self.config.density.log_prob(x)
+        return -self.density.log_prob(x)
 
     @torch.no_grad()
     def boundary(self, n: int, seed: int | None = None) -> torch.Tensor:
