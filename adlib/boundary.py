@@ -52,3 +52,22 @@ def bdsg_terms(b: torch.Tensor, z: torch.Tensor, x: torch.Tensor, log_prob) -> d
         "L1": set_distance(b, x).mean(),
         "L2": scattering(z, b).mean(),
     }
+
+
+def tailgan_terms(t: torch.Tensor, z: torch.Tensor, x: torch.Tensor, log_prob,
+                  p: float = 2.0, q: float = 2.0) -> dict:
+    """The four per-batch terms of TailGAN's loss (eq. 6-7), each averaged over the batch.
+
+    L_pr = mean p_g(T(z_i)) (probability: find the tail),
+    L_d  = mean min_j ||T(z_i) - x_j||_p (distance to the data set),
+    L_e  = mean p_g(T(z_i)) log p_g(T(z_i)) (the entropy term),
+    L_sc = mean scattering(z, T(z)) with l_p norms to the power q.
+    """
+    logp = log_prob(t)
+    dens = logp.exp()
+    return {
+        "Lpr": dens.mean(),
+        "Ld": set_distance(t, x, p=p).mean(),
+        "Le": (dens * logp).mean(),
+        "Lsc": scattering(z, t, p=p, q=q).mean(),
+    }

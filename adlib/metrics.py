@@ -12,7 +12,8 @@ import torch
 from sklearn import metrics as skm
 
 __all__ = ["auroc", "auprc", "threshold_metrics", "best_f1", "boundary_precision",
-           "far_share", "mode_coverage", "boundary_report", "grid_classification"]
+           "far_share", "mode_coverage", "boundary_report", "grid_classification",
+           "cluster_check"]
 
 
 def _np(a) -> np.ndarray:
@@ -133,3 +134,34 @@ def grid_classification(true, learned, eps: float = 0.01, bounds=None, n: int = 
     truth = (_density(true, g) < true.tail_level(eps)).long()
     flagged = (_density(learned, g) < learned.tail_level(eps)).double()
     return threshold_metrics(truth, flagged, 0.5)
+
+
+def cluster_check(samples, groups, p: float = 2.0) -> dict:
+    """TailGAN's clustering check (eq. 2-5) of generated tail samples.
+
+    ``groups`` holds the data of each mode / class: a list of (L_i, d) tensors. A sample is
+    assigned to the group k with the nearest data point (eq. 2-3); its distance to that
+    group is R (eq. 4); it *passes* when R is below the distance between group k and the
+    nearest other group, min_{i != k} min_j ||x_ij - x_k||_p (eq. 5): it is closer to its
+    own group than any point of another group is. Returns ``pass_share`` (over all samples),
+    ``shares`` (samples per group) and ``pass_by_group``.
+    """
+    from .boundary import set_distance
+
+    s = torch.as_tensor(samples, dtype=torch.float32).reshape(len(samples), -1)
+    gs = [torch.as_tensor(g, dtype=torch.float32).reshape(len(g), -1) for g in groups]
+    if len(gs) < 2:
+        raise ValueError("cluster_check needs at least two groups")
+    dist = torch.stack([set_distance(s, g, p=p) for g in gs], dim=1)  # (n, K)
+    k = dist.argmin(dim=1)
+    r = dist.gather(1, k[:, None]).squeeze(1)
+    gap = torch.full((len(gs),), float("inf"))  # nearest other group, per group
+    for a in range(len(gs)):
+        for b in range(len(gs)):
+            if a != b:
+                gap[a] = min(gap[a], set_distance(gs[b], gs[a], p=p).min().item())
+    ok = r < gap[k]
+    shares = [float((k == i).float().mean()) for i in range(len(gs))]
+    by_group = [float(ok[k == i].float().mean()) if (k == i).any() else 0.0
+                for i in range(len(gs))]
+    return {"pass_share": float(ok.float().mean()), "shares": shares, "pass_by_group": by_group}

@@ -51,3 +51,19 @@ def test_mode_coverage_counts_shares_and_angles():
     assert cov["shares"] == pytest.approx([2 / 3, 1 / 3])
     assert cov["angular"] == pytest.approx([1.0, 0.5])
     assert cov["min_share"] == pytest.approx(1 / 3) and cov["min_angular"] == pytest.approx(0.5)
+
+
+def test_cluster_check_by_hand():
+    # two groups on a line; nearest points of the groups are 4 apart (x = 1 and x = 5)
+    g0 = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    g1 = torch.tensor([[5.0, 0.0], [6.0, 0.0]])
+    samples = torch.tensor([[-1.0, 0.0],   # group 0, R = 1 < 4: pass
+                            [6.0, 3.5],    # group 1, R = 3.5 < 4: pass
+                            [1.0, 4.5],    # group 0, R = 4.5 >= 4: fail
+                            [3.0, 0.0]])   # ties to group 0 (R = 2 < 4): pass
+    m = metrics.cluster_check(samples, [g0, g1])
+    assert m["pass_share"] == pytest.approx(0.75)
+    assert m["shares"] == pytest.approx([0.75, 0.25])
+    assert m["pass_by_group"] == pytest.approx([2 / 3, 1.0])
+    with pytest.raises(ValueError, match="two groups"):
+        metrics.cluster_check(samples, [g0])
