@@ -7,6 +7,7 @@ retraining happens once, on release, never on every tick of a drag.
 from __future__ import annotations
 
 import functools
+import math
 import traceback
 
 import ipywidgets as W
@@ -31,11 +32,14 @@ def explorer(render, **controls) -> W.VBox:
     def show(change=None):
         values = {name: w.value for name, w in controls.items()}
         out.outputs = ()
+        out.append_stdout(f"retraining with {values} ...\n")
         try:
             fig = render(**values)
         except Exception:  # noqa: BLE001 - show the user what went wrong, keep the widget alive
+            out.outputs = ()
             out.append_stderr(traceback.format_exc())
             return
+        out.outputs = ()
         out.append_display_data(fig)
         plt.close(fig)
 
@@ -47,8 +51,6 @@ def explorer(render, **controls) -> W.VBox:
 
 def log_slider(value: float, lo: float, hi: float, description: str) -> W.FloatLogSlider:
     """A slider over [lo, hi] on a log scale (weights span decades)."""
-    import math
-
     return W.FloatLogSlider(value=value, base=10, min=math.log10(lo), max=math.log10(hi),
                             step=0.25, description=description, readout_format=".1e",
                             continuous_update=False)
