@@ -15,7 +15,10 @@ Residual flows give the same thing, an exact log-density with a gradient, at a h
 
 A ``Flow`` standardises its data (per-feature mean and standard deviation, folded into
 ``log_prob`` by the change of variables), then trains by maximum likelihood with the kit's
-training loop. ``tail_level(eps)`` is defined as for a toy, but under the model: the level
+training loop. Images are discrete (256 levels), and a continuous density on discrete data
+can grow without bound, so training batches are *dequantised*: uniform noise one pixel level
+wide (2/255 on the kit's [-1, 1] scale) is added (Theis et al., 2016). 2-D toys are
+continuous and get none. ``tail_level(eps)`` is defined as for a toy, but under the model: the level
 tau with P_g(p_g(X) < tau) = eps, estimated on the flow's own samples.
 """
 from __future__ import annotations
@@ -37,11 +40,13 @@ class Flow(nn.Module):
     kind:       "nsf", "maf" or "realnvp" (zuko); None follows the data: nsf on 2-D, maf else.
     transforms: number of flow layers; hidden: widths of each layer's conditioner.
     steps, batch, lr, seed: training (Adam, mini-batches drawn with replacement).
+    dequantize: width of the uniform noise added to training batches; None follows the data
+                (2/255, one pixel level, on data of more than 2 dimensions; 0 on 2-D data).
     """
 
     def __init__(self, kind: str | None = None, transforms: int = 5, hidden=(64, 64),
                  steps: int = 3000, batch: int = 512, lr: float = 1e-3, seed: int = 0,
-                 progress: bool = True):
+                 progress: bool = True, dequantize: float | None = None):
         super().__init__()
         if kind is not None and kind not in KINDS:
             raise ValueError(f"unknown flow kind {kind!r}; available: {sorted(KINDS)}")
@@ -51,8 +56,11 @@ class Flow(nn.Module):
                 raise ValueError(f"{name} must be an int >= {least}, got {v!r}")
         if not lr > 0:
             raise ValueError(f"lr must be positive, got {lr}")
+        if dequantize is not None and not dequantize >= 0:
+            raise ValueError(f"dequantize must be >= 0 (a noise width), got {dequantize}")
         self.settings = dict(kind=kind, transforms=transforms, hidden=tuple(hidden),
-                             steps=steps, batch=batch, lr=lr, seed=seed, progress=progress)
+                             steps=steps, batch=batch, lr=lr, seed=seed, progress=progress,
+                             dequantize=dequantize)
         self.flow: nn.Module | None = None
         self.history: dict[str, list[float]] = {}
         self._levels: dict[float, float] = {}
@@ -77,13 +85,16 @@ class Flow(nn.Module):
         x = x.reshape(len(x), -1).float()
         train.seed(s["seed"])
         self._build(x.shape[1])
-        self.mean.copy_(x.mean(0))
-        self.std.copy_(x.std(0).clamp_min(1e-3))
+        noise = s["dequantize"] if s["dequantize"] is not None else (
+            2 / 255 if x.shape[1] > 2 else 0.0)
+        self.mean.copy_(x.mean(0) + noise / 2)
+        self.std.copy_((x.std(0) ** 2 + noise**2 / 12).sqrt().clamp_min(1e-3))
         self._levels.clear()
         opt = torch.optim.Adam(self.flow.parameters(), lr=s["lr"])
 
         def step(i):
             xb = x[torch.randint(len(x), (s["batch"],))]
+            xb = xb + noise * torch.rand_like(xb) if noise else xb
             nll = -self.log_prob(xb).mean()
             opt.zero_grad()
             nll.backward()

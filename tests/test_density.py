@@ -73,3 +73,15 @@ def test_bdsg_density_strings_are_checked():
 def test_grid_classification_is_perfect_for_the_truth_itself():
     m = metrics.grid_classification(TOY, TOY, 0.01, n=100)
     assert m == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "accuracy": 1.0}
+
+
+def test_image_flows_are_dequantised():
+    # 200 "images" of 3 pixels with 2 levels each: without noise the density would spike
+    x = (torch.randint(0, 2, (200, 3)).float() * 2 - 1)
+    f = Flow(kind="maf", transforms=1, hidden=(16,), steps=50, progress=False).fit(x)
+    assert f.settings["dequantize"] is None and torch.allclose(f.std, torch.full((3,), 1.0), atol=0.1)
+    const = torch.cat([x[:, :2], -torch.ones(200, 1)], 1)  # a constant "border" pixel
+    g = Flow(kind="maf", transforms=1, hidden=(16,), steps=0, progress=False).fit(const)
+    assert g.std[2].item() == pytest.approx((2 / 255) / 12**0.5, rel=1e-3)  # noise, not 1e-3
+    with pytest.raises(ValueError, match="dequantize must be >= 0"):
+        Flow(dequantize=-1.0)
