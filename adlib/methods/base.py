@@ -27,6 +27,29 @@ def as_tensor(data) -> torch.Tensor:
     return torch.stack([torch.as_tensor(it) for it in items]).float()
 
 
+def check_weights(cfg, *keys) -> None:
+    """Each named config value must be a non-negative number (a loss weight)."""
+    for key in keys:
+        v = getattr(cfg, key)
+        if v is not None and not v >= 0:
+            raise ValueError(f"{key} must be a non-negative weight, got {v}")
+
+
+def check_ints(cfg, **least) -> None:
+    """Each named config value must be an int of at least the given size."""
+    for key, low in least.items():
+        v = getattr(cfg, key)
+        if not isinstance(v, int) or v < low:
+            raise ValueError(f"{key} must be an int >= {low}, got {v!r}")
+
+
+def check_batch(cfg) -> None:
+    """The boundary losses draw N latents against M data points: N <= M (BDSG, TailGAN)."""
+    if cfg.N > cfg.M:
+        raise ValueError(f"N (batch, {cfg.N}) must not exceed M (data points, {cfg.M}): "
+                         "the papers require N <= M")
+
+
 class Detector:
     """Fit on normal data, then ``score(x)``: a 1-D tensor, higher = more anomalous.
 

@@ -36,7 +36,7 @@ from .. import train
 from ..boundary import bdsg_terms
 from ..density import Flow
 from ..nets import mlp
-from .base import Detector, register
+from .base import Detector, check_batch, check_ints, check_weights, register
 
 DEFAULTS_2D = {"lambda1": 1e-3, "lambda2": 5e-4, "hidden": (64, 64, 64), "lr": 3e-3}
 DEFAULTS_OTHER = {"lambda1": 0.3, "lambda2": 0.025, "hidden": (256, 256), "lr": 1e-3}
@@ -76,17 +76,9 @@ class BDSG(Detector):
         elif cfg.density is None or not callable(getattr(cfg.density, "log_prob", None)):
             raise ValueError(f"density must be an object with a log_prob(x) method, "
                              f"got {cfg.density!r}")
-        for key in ("lambda1", "lambda2"):
-            v = getattr(cfg, key)
-            if v is not None and not v >= 0:
-                raise ValueError(f"{key} must be a non-negative weight, got {v}")
-        for key, least in (("M", 1), ("N", 2), ("steps", 0), ("every", 1)):
-            v = getattr(cfg, key)
-            if not isinstance(v, int) or v < least:
-                raise ValueError(f"{key} must be an int >= {least}, got {v!r}")
-        if cfg.N > cfg.M:
-            raise ValueError(f"N (batch, {cfg.N}) must not exceed M (data points, {cfg.M}): "
-                             "the paper requires N <= M")
+        check_weights(cfg, "lambda1", "lambda2")
+        check_ints(cfg, M=1, N=2, steps=0, every=1)
+        check_batch(cfg)
         if cfg.lr is not None and not cfg.lr > 0:
             raise ValueError(f"lr must be positive, got {cfg.lr}")
 

@@ -39,7 +39,7 @@ import torch
 from .. import train
 from ..boundary import set_distance, tailgan_terms
 from ..density import Flow
-from .base import Detector, register
+from .base import Detector, check_batch, check_ints, check_weights, register
 
 INITS = ("from_g", "random")
 
@@ -80,22 +80,15 @@ class TailGAN(Detector):
         elif not isinstance(cfg.density, Flow):
             raise ValueError("tailgan's density must be 'flow' or a fitted "
                              f"adlib.density.Flow (T copies its sampler), got {cfg.density!r}")
-        for key in ("w_d", "w_e", "w_sc"):
-            v = getattr(cfg, key)
-            if not v >= 0:
-                raise ValueError(f"{key} must be a non-negative weight, got {v}")
+        check_weights(cfg, "w_d", "w_e", "w_sc")
         for key in ("p", "q"):
             if not getattr(cfg, key) >= 1:
                 raise ValueError(f"{key} must be >= 1 (the paper uses 1 or 2), "
                                  f"got {getattr(cfg, key)}")
         if cfg.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {cfg.init!r}")
-        for key, least in (("M", 1), ("N", 2), ("steps", 0), ("every", 1)):
-            v = getattr(cfg, key)
-            if not isinstance(v, int) or v < least:
-                raise ValueError(f"{key} must be an int >= {least}, got {v!r}")
-        if cfg.N > cfg.M:
-            raise ValueError(f"N (batch, {cfg.N}) must not exceed M (data points, {cfg.M})")
+        check_ints(cfg, M=1, N=2, steps=0, every=1)
+        check_batch(cfg)
         if not cfg.lr > 0:
             raise ValueError(f"lr must be positive, got {cfg.lr}")
 
