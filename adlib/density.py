@@ -13,8 +13,8 @@ a kept flow library, zuko (https://github.com/probabilists/zuko):
 Residual flows give the same thing, an exact log-density with a gradient, at a higher cost
 (a power series for the log-determinant), so the kit trades them for zuko's flows.
 
-A ``Flow`` standardises its data (per-feature mean and standard deviation, folded into
-``log_prob`` by the change of variables), then trains by maximum likelihood with the kit's
+A ``Flow`` standardises its data (per-feature mean and standard deviation on low-dimensional
+data, one global mean and scale on images; folded into ``log_prob`` by the change of variables), then trains by maximum likelihood with the kit's
 training loop. Images are discrete (256 levels), and a continuous density on discrete data
 can grow without bound, so training batches are *dequantised*: uniform noise one pixel level
 wide (2/255 on the kit's [-1, 1] scale) is added (Theis et al., 2016). 2-D toys are
@@ -87,8 +87,13 @@ class Flow(nn.Module):
         self._build(x.shape[1])
         noise = s["dequantize"] if s["dequantize"] is not None else (
             2 / 255 if x.shape[1] > 2 else 0.0)
-        self.mean.copy_(x.mean(0) + noise / 2)
-        self.std.copy_((x.std(0) ** 2 + noise**2 / 12).sqrt().clamp_min(1e-3))
+        # per-feature standardisation on low-dimensional data; one global scale on images,
+        # where near-constant pixels would get a tiny std and blow up rare values
+        per_feature = x.shape[1] <= 16
+        mean = x.mean(0) if per_feature else x.mean().expand(x.shape[1])
+        var = x.var(0) if per_feature else x.var().expand(x.shape[1])
+        self.mean.copy_(mean + noise / 2)
+        self.std.copy_((var + noise**2 / 12).sqrt().clamp_min(1e-3))
         self._levels.clear()
         opt = torch.optim.Adam(self.flow.parameters(), lr=s["lr"])
 

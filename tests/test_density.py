@@ -83,5 +83,8 @@ def test_image_flows_are_dequantised():
     const = torch.cat([x[:, :2], -torch.ones(200, 1)], 1)  # a constant "border" pixel
     g = Flow(kind="maf", transforms=1, hidden=(16,), steps=0, progress=False).fit(const)
     assert g.std[2].item() == pytest.approx((2 / 255) / 12**0.5, rel=1e-3)  # noise, not 1e-3
+    img = torch.cat([x, -torch.ones(200, 30)], 1)  # 33 "pixels": one global scale
+    h = Flow(kind="maf", transforms=1, hidden=(16,), steps=0, progress=False).fit(img)
+    assert torch.allclose(h.std, h.std[0].expand(33)) and h.std[0] > 0.3
     with pytest.raises(ValueError, match="dequantize must be >= 0"):
         Flow(dequantize=-1.0)
