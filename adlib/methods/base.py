@@ -50,6 +50,26 @@ def check_batch(cfg) -> None:
                          "the papers require N <= M")
 
 
+def check_density(cfg, accepts, allowed: str) -> None:
+    """``cfg.density`` is "flow" (then ``cfg.flow`` must be valid Flow options) or an object
+    that ``accepts`` approves; ``allowed`` says in words what that object may be."""
+    from ..density import Flow
+
+    if isinstance(cfg.density, str):
+        if cfg.density != "flow":
+            raise ValueError(f"unknown density {cfg.density!r}; allowed: 'flow' or {allowed}")
+        Flow(**{"progress": False, **(cfg.flow or {})})  # validates the flow options
+    elif not accepts(cfg.density):
+        raise ValueError(f"density must be 'flow' or {allowed}, got {cfg.density!r}")
+
+
+def make_flow(cfg):
+    """A fresh ``adlib.density.Flow`` with the method's seed, progress flag and ``cfg.flow``."""
+    from ..density import Flow
+
+    return Flow(**{"seed": cfg.seed, "progress": cfg.progress, **(cfg.flow or {})})
+
+
 class Detector:
     """Fit on normal data, then ``score(x)``: a 1-D tensor, higher = more anomalous.
 

@@ -36,7 +36,8 @@ from .. import train
 from ..boundary import bdsg_terms
 from ..density import Flow
 from ..nets import mlp
-from .base import Detector, check_batch, check_ints, check_weights, register
+from .base import (Detector, check_batch, check_density, check_ints, check_weights,
+                   make_flow, register)
 
 DEFAULTS_2D = {"lambda1": 1e-3, "lambda2": 5e-4, "hidden": (64, 64, 64), "lr": 3e-3}
 DEFAULTS_OTHER = {"lambda1": 0.3, "lambda2": 0.025, "hidden": (256, 256), "lr": 1e-3}
@@ -68,14 +69,8 @@ class BDSG(Detector):
 
     @staticmethod
     def validate(cfg: BDSGConfig) -> None:
-        if isinstance(cfg.density, str):
-            if cfg.density != "flow":
-                raise ValueError(f"unknown density {cfg.density!r}; allowed: 'flow' or an "
-                                 "object with log_prob(x), e.g. adlib.data.toy('bimodal')")
-            Flow(**{"progress": False, **(cfg.flow or {})})  # validates the flow options
-        elif cfg.density is None or not callable(getattr(cfg.density, "log_prob", None)):
-            raise ValueError(f"density must be an object with a log_prob(x) method, "
-                             f"got {cfg.density!r}")
+        check_density(cfg, lambda d: callable(getattr(d, "log_prob", None)),
+                      "an object with a log_prob(x) method, e.g. adlib.data.toy('bimodal')")
         check_weights(cfg, "lambda1", "lambda2")
         check_ints(cfg, M=1, N=2, steps=0, every=1)
         check_batch(cfg)
@@ -93,10 +88,6 @@ class BDSG(Detector):
         hidden = base["hidden"] if c.hidden is None else tuple(c.hidden)
         self.B = mlp([self.latent_dim, *hidden, dim])
 
-    def _make_flow(self) -> Flow:
-        c = self.config
-        return Flow(**{"seed": c.seed, "progress": c.progress, **(c.flow or {})})
-
     def _modules(self):
         mods = {"B": self.B} if hasattr(self, "B") else {}
         if isinstance(getattr(self, "density", None), Flow):
@@ -112,7 +103,7 @@ class BDSG(Detector):
         self._resolve(dim)
         self.density = self.config.density
         if isinstance(self.density, str):
-            self.density = self._make_flow()
+            self.density = make_flow(self.config)
             self.density._build(dim)
 
     def _generate(self, z: torch.Tensor) -> torch.Tensor:
@@ -125,7 +116,7 @@ class BDSG(Detector):
         self._resolve(x[0].numel())
         self.density = c.density
         if isinstance(c.density, str):  # "flow": learn p_g first (the paper's IResNet / ResFlow step)
-            self.density = self._make_flow().fit(x)
+            self.density = make_flow(self.config).fit(x)
             self.density.requires_grad_(False)  # only B trains below
         opt = torch.optim.Adam(self.B.parameters(), lr=self.lr)
         log_prob = self.density.log_prob

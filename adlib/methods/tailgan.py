@@ -39,7 +39,8 @@ import torch
 from .. import train
 from ..boundary import set_distance, tailgan_terms
 from ..density import Flow
-from .base import Detector, check_batch, check_ints, check_weights, register
+from .base import (Detector, check_batch, check_density, check_ints, check_weights,
+                   make_flow, register)
 
 INITS = ("from_g", "random")
 
@@ -72,14 +73,8 @@ class TailGAN(Detector):
 
     @staticmethod
     def validate(cfg: TailGANConfig) -> None:
-        if isinstance(cfg.density, str):
-            if cfg.density != "flow":
-                raise ValueError(f"unknown density {cfg.density!r}; allowed: 'flow' or a "
-                                 "fitted adlib.density.Flow")
-            Flow(**{"progress": False, **(cfg.flow or {})})  # validates the flow options
-        elif not isinstance(cfg.density, Flow):
-            raise ValueError("tailgan's density must be 'flow' or a fitted "
-                             f"adlib.density.Flow (T copies its sampler), got {cfg.density!r}")
+        check_density(cfg, lambda d: isinstance(d, Flow),
+                      "a fitted adlib.density.Flow (T copies its sampler)")
         check_weights(cfg, "w_d", "w_e", "w_sc")
         for key in ("p", "q"):
             if not getattr(cfg, key) >= 1:
@@ -92,10 +87,6 @@ class TailGAN(Detector):
         if not cfg.lr > 0:
             raise ValueError(f"lr must be positive, got {cfg.lr}")
 
-    def _make_flow(self) -> Flow:
-        c = self.config
-        return Flow(**{"seed": c.seed, "progress": c.progress, **(c.flow or {})})
-
     def _modules(self):
         return {k: getattr(self, k) for k in ("G", "T") if hasattr(self, k)}
 
@@ -105,7 +96,7 @@ class TailGAN(Detector):
     def _load_extra_state(self, extra):
         self.train_x = extra["train_x"]
         dim = self.train_x.shape[1]
-        self.G = self._make_flow() if isinstance(self.config.density, str) else self.config.density
+        self.G = make_flow(self.config) if isinstance(self.config.density, str) else self.config.density
         self.G._build(dim)
         self.T = copy.deepcopy(self.G)
 
@@ -119,7 +110,7 @@ class TailGAN(Detector):
             raise ValueError(f"tailgan supports flat (n, d) data for now, got {tuple(x.shape)}")
         train.seed(c.seed)
         self.train_x = x
-        self.G = self._make_flow().fit(x) if isinstance(c.density, str) else c.density
+        self.G = make_flow(self.config).fit(x) if isinstance(c.density, str) else c.density
         self.G.requires_grad_(False)
         self.T = copy.deepcopy(self.G)
         if c.init == "random":
