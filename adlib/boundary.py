@@ -8,6 +8,14 @@ Two building blocks appear in all three papers:
   ||z_i - z_j||_p^q / ||b_i - b_j||_p^q`` (BDSG eq. 4 third term, TailGAN's L_sc with
   exponent q, OMASGAN's s): large when distinct latents map to nearby points, i.e. when the
   generator collapses.
+
+Both BDSG and TailGAN put the density p_g itself, not its log, into the loss. On images that
+number is useless: log p_g of an MNIST digit under a flow is +1000 to +2000 nats, so p_g
+overflows, and a blank image gets -10^4, so p_g underflows to 0 with no gradient. The kit
+therefore uses ``density_scale(log_prob, dim)``: on data of more than 16 dimensions the
+losses see the geometric mean density per dimension, p_g(x)^(1/D) = exp(log p_g(x) / D).
+It is monotone in p_g (the same points are "low density"), of order 1 to 10, and its
+gradient is finite. On 2-D data (up to 16 dimensions) p_g is used as the papers write it.
 """
 from __future__ import annotations
 
@@ -18,6 +26,14 @@ _TINY = 1e-8  # keeps the scattering ratio finite when two outputs coincide
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(len(x), -1)
+
+
+def density_scale(log_prob, dim: int):
+    """The log-density the boundary losses use: ``log_prob`` itself on data of at most 16
+    dimensions, ``log_prob(x) / dim`` (the per-dimension geometric mean) above that."""
+    if dim <= 16:
+        return log_prob
+    return lambda x: log_prob(x) / dim
 
 
 def set_distance(b: torch.Tensor, x: torch.Tensor, p: float = 2.0) -> torch.Tensor:

@@ -7,8 +7,13 @@ a kept flow library, zuko (https://github.com/probabilists/zuko):
 * 2-D data: a Neural Spline Flow (``"nsf"``: monotone rational-quadratic splines with an
   autoregressive conditioner). Splines bend the density sharply enough to separate two
   distant modes, which affine flows (MAF, RealNVP) do poorly with few layers.
-* other data (flattened images): a Masked Autoregressive Flow (``"maf"``): affine, so one
-  pass per layer is cheap even for 784 dimensions; sampling is slower (sequential).
+* other data (flattened images): RealNVP (``"realnvp"``): affine coupling layers, so both
+  directions, density and sampling, take one pass per layer. That matters: TailGAN's T is a
+  copy of the flow's *sampler*, and ``tail_level`` samples the flow. A MAF (``"maf"``, also
+  available) has the same density cost but samples sequentially, one pass per pixel (784
+  passes per layer on MNIST), which is too slow to train through on a CPU. Measured on MNIST
+  leave-digit-0-out (5 layers, 512x512 conditioners, batch 256, this 2-core CPU): RealNVP
+  1000 steps in 70 s, AUROC of -log p 0.835; MAF 1000 steps in 490 s, AUROC 0.792.
 
 Residual flows give the same thing, an exact log-density with a gradient, at a higher cost
 (a power series for the log-determinant), so the kit trades them for zuko's flows.
@@ -18,7 +23,9 @@ data, one global mean and scale on images; folded into ``log_prob`` by the chang
 training loop. Images are discrete (256 levels), and a continuous density on discrete data
 can grow without bound, so training batches are *dequantised*: uniform noise one pixel level
 wide (2/255 on the kit's [-1, 1] scale) is added (Theis et al., 2016). 2-D toys are
-continuous and get none. ``tail_level(eps)`` is defined as for a toy, but under the model: the level
+continuous and get none. Log-likelihoods of images run into the thousands and one bad batch
+can throw the flow off (seen: a RealNVP on MNIST at lr 1e-3 lost 800 nats in a few steps),
+so gradients are clipped to norm ``clip`` (50). ``tail_level(eps)`` is defined as for a toy, but under the model: the level
 tau with P_g(p_g(X) < tau) = eps, estimated on the flow's own samples.
 """
 from __future__ import annotations
@@ -37,16 +44,20 @@ KINDS = {"nsf": zuko.flows.NSF, "maf": zuko.flows.MAF, "realnvp": zuko.flows.Rea
 class Flow(nn.Module):
     """A normalizing flow density fitted by maximum likelihood.
 
-    kind:       "nsf", "maf" or "realnvp" (zuko); None follows the data: nsf on 2-D, maf else.
-    transforms: number of flow layers; hidden: widths of each layer's conditioner.
+    kind:       "nsf", "maf" or "realnvp" (zuko); None follows the data: nsf on 2-D,
+                realnvp else.
+    transforms: number of flow layers; hidden: widths of each layer's conditioner, None
+                follows the data: (64, 64) on up to 16 dimensions, (512, 512) above.
     steps, batch, lr, seed: training (Adam, mini-batches drawn with replacement).
     dequantize: width of the uniform noise added to training batches; None follows the data
                 (2/255, one pixel level, on data of more than 2 dimensions; 0 on 2-D data).
+    clip:       largest gradient norm per step (None: no clipping).
     """
 
-    def __init__(self, kind: str | None = None, transforms: int = 5, hidden=(64, 64),
+    def __init__(self, kind: str | None = None, transforms: int = 5, hidden=None,
                  steps: int = 3000, batch: int = 512, lr: float = 1e-3, seed: int = 0,
-                 progress: bool = True, dequantize: float | None = None):
+                 progress: bool = True, dequantize: float | None = None,
+                 clip: float | None = 50.0):
         super().__init__()
         if kind is not None and kind not in KINDS:
             raise ValueError(f"unknown flow kind {kind!r}; available: {sorted(KINDS)}")
@@ -58,9 +69,12 @@ class Flow(nn.Module):
             raise ValueError(f"lr must be positive, got {lr}")
         if dequantize is not None and not dequantize >= 0:
             raise ValueError(f"dequantize must be >= 0 (a noise width), got {dequantize}")
-        self.settings = dict(kind=kind, transforms=transforms, hidden=tuple(hidden),
+        if clip is not None and not clip > 0:
+            raise ValueError(f"clip must be a positive gradient norm or None, got {clip}")
+        hidden = None if hidden is None else tuple(hidden)
+        self.settings = dict(kind=kind, transforms=transforms, hidden=hidden,
                              steps=steps, batch=batch, lr=lr, seed=seed, progress=progress,
-                             dequantize=dequantize)
+                             dequantize=dequantize, clip=clip)
         self.flow: nn.Module | None = None
         self.history: dict[str, list[float]] = {}
         self._levels: dict[float, float] = {}
@@ -68,13 +82,14 @@ class Flow(nn.Module):
     def __repr__(self) -> str:
         s = self.settings
         return (f"Flow({s['kind'] or 'auto'}, transforms={s['transforms']}, "
-                f"hidden={s['hidden']}, fitted={self.flow is not None})")
+                f"hidden={s['hidden'] or 'auto'}, fitted={self.flow is not None})")
 
     def _build(self, dim: int) -> None:
         s = self.settings
-        kind = s["kind"] or ("nsf" if dim == 2 else "maf")
-        self.flow = KINDS[kind](features=dim, context=0, transforms=s["transforms"],
-                                hidden_features=list(s["hidden"]))
+        self.kind = s["kind"] or ("nsf" if dim == 2 else "realnvp")
+        hidden = s["hidden"] or ((64, 64) if dim <= 16 else (512, 512))
+        self.flow = KINDS[self.kind](features=dim, context=0, transforms=s["transforms"],
+                                     hidden_features=list(hidden))
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
         self.dim = dim
@@ -103,6 +118,8 @@ class Flow(nn.Module):
             nll = -self.log_prob(xb).mean()
             opt.zero_grad()
             nll.backward()
+            if s["clip"]:
+                nn.utils.clip_grad_norm_(self.flow.parameters(), s["clip"])
             opt.step()
             return {"nll": nll}
 

@@ -44,7 +44,7 @@ def test_score_and_save_load(G, tmp_path):
     det = methods.make("tailgan", density=G, steps=50, progress=False).fit(X)
     xt = torch.cat([TOY.sample(20, seed=5), torch.tensor([[0.0, 0.0], [0.0, 9.0]])])
     s = det.score(xt)
-    want = -G.log_prob(xt) + det.config.w_d * torch.cdist(xt, X).min(dim=1).values
+    want = -G.log_prob(xt) + det.w_d * torch.cdist(xt, X).min(dim=1).values
     assert torch.allclose(s, want.detach(), rtol=1e-4)
     assert torch.allclose(det.score(xt[:3]), s[:3], rtol=1e-5, atol=1e-6)  # BLAS rounding only
     assert s[-2:].min() > s[:20].max()  # the two far points score highest

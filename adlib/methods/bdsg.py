@@ -23,7 +23,9 @@ Gaussian never exceeds 0.1, while L1 pulls inward with force lambda1; the paper 
 state its data scale, and with lambda1 = 0.3 on the kit's unit-variance toys B stays inside
 the data. The wider net is needed to wrap two full rings (B is continuous on a connected
 latent space, so the two rings hang together by a thin bridge). Notebook 01 shows the sweep.
-On other data the paper's lambda1 = 0.3, lambda2 = 0.025 are kept.
+On other data the paper's lambda1 = 0.3, lambda2 = 0.025 are kept, and L0 uses the
+per-dimension density p_g(x)^(1/D) (``adlib.boundary.density_scale``: p_g itself over- or
+underflows on 784 pixels). The score stays -log p_g(x), which ranks points the same way.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from typing import Any
 import torch
 
 from .. import train
-from ..boundary import bdsg_terms
+from ..boundary import bdsg_terms, density_scale
 from ..density import Flow
 from ..nets import mlp
 from .base import (Detector, check_batch, check_density, check_ints, check_weights,
@@ -119,7 +121,7 @@ class BDSG(Detector):
             self.density = make_flow(self.config).fit(x)
             self.density.requires_grad_(False)  # only B trains below
         opt = torch.optim.Adam(self.B.parameters(), lr=self.lr)
-        log_prob = self.density.log_prob
+        log_prob = density_scale(self.density.log_prob, x[0].numel())
         m = min(c.M, len(x))
 
         def step(i):
