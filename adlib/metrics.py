@@ -165,3 +165,17 @@ def cluster_check(samples, groups, p: float = 2.0) -> dict:
     by_group = [float(ok[k == i].float().mean()) if (k == i).any() else 0.0
                 for i in range(len(gs))]
     return {"pass_share": float(ok.float().mean()), "shares": shares, "pass_by_group": by_group}
+
+
+def mode_groups(dist, x) -> list:
+    """The points ``x`` grouped by the nearest mode of toy ``dist`` (``cluster_check``'s
+    groups on 2-D data); empty groups are dropped."""
+    x = torch.as_tensor(x, dtype=torch.float32)
+    k = torch.cdist(x, dist.modes).argmin(dim=1)
+    return [x[k == i] for i in range(len(dist.modes)) if (k == i).any()]
+
+
+def class_groups(x, labels, per_class: int | None = None) -> list:
+    """The points ``x`` grouped by label (``cluster_check``'s groups on images), at most
+    ``per_class`` of each (the first ones) to bound the cost of the distances."""
+    return [x[labels == c][:per_class] for c in torch.unique(labels)]

@@ -119,3 +119,18 @@ def history(hist: dict, terms=None, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def images(x, nrow: int = 10, ax=None, title=None):
+    """A grid of images (n, C, H, W) in [-1, 1], e.g. generated boundary or tail samples.
+    Values outside [-1, 1] (a flow's samples can overshoot) are clipped for display."""
+    from torchvision.utils import make_grid
+
+    fig, ax = _ax(ax, figsize=(nrow * 0.6, (len(x) + nrow - 1) // nrow * 0.6))
+    g = make_grid(torch.as_tensor(x).detach().clamp(-1, 1), nrow=nrow, normalize=True,
+                  value_range=(-1, 1), pad_value=1.0)
+    ax.imshow(g.permute(1, 2, 0).cpu().numpy())
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return fig

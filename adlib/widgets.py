@@ -57,11 +57,15 @@ def log_slider(value: float, lo: float, hi: float, description: str) -> W.FloatL
 
 
 def bdsg_boundary(toy: str = "bimodal", lambda1: float = 1e-3, lambda2: float = 5e-4,
-                  steps: int = 8000, seed: int = 0, n: int = 1500, eps: float = 0.01):
+                  steps: int = 8000, seed: int = 0, n: int = 1500, eps: float = 0.01,
+                  density=None):
     """Train BDSG on a toy with the given weights and draw its boundary; the title gives
-    BP1, the far share and the worst mode's angular coverage. Returns the figure."""
+    BP1, the far share and the worst mode's angular coverage (all judged by the *true*
+    density). ``density``: what B is trained against, None for the toy's exact density or
+    a fitted ``adlib.density.Flow`` (lab 02). Returns the figure."""
     dist = data.toy(toy)
-    b = _bdsg_samples(toy, lambda1, lambda2, steps, seed, n)
+    b = _fit_cached("bdsg", toy, density, steps, seed, n,
+                    (("lambda1", lambda1), ("lambda2", lambda2)))
     r = metrics.boundary_report(dist, b, eps)
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     plots.boundary(dist, b, ax=ax, eps=eps)
@@ -71,10 +75,29 @@ def bdsg_boundary(toy: str = "bimodal", lambda1: float = 1e-3, lambda2: float = 
     return fig
 
 
+def tailgan_tail(density, toy: str = "bimodal", w_d: float = 2e-3, w_sc: float = 5e-3,
+                 steps: int = 3000, seed: int = 0, n: int = 1500, eps: float = 0.01):
+    """Train TailGAN's T on a fitted flow ``density`` of a toy with the given weights and
+    draw its samples; the title gives BP1, the far share and the clustering check's pass
+    share (eq. 2-5, modes as the groups). Returns the figure."""
+    dist = data.toy(toy)
+    t = _fit_cached("tailgan", toy, density, steps, seed, n, (("w_d", w_d), ("w_sc", w_sc)))
+    x = dist.sample(10_000, seed=seed + 1)
+    r = metrics.boundary_report(dist, t, eps)
+    check = metrics.cluster_check(t, metrics.mode_groups(dist, x))
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    plots.boundary(dist, t, ax=ax, eps=eps)
+    ax.set_title(f"{toy}: w_d={w_d:.1e}, w_sc={w_sc:.1e}\n"
+                 f"BP1={r['bp1']:.2f}  far={r['far_share']:.2f}  "
+                 f"cluster check={check['pass_share']:.2f}", fontsize=9)
+    return fig
+
+
 @functools.lru_cache(maxsize=32)
-def _bdsg_samples(toy, lambda1, lambda2, steps, seed, n):
+def _fit_cached(method, toy, density, steps, seed, n, weights):
     """Fit once per setting: moving a slider back to a value it had redraws at once."""
     dist = data.toy(toy)
-    det = methods.make("bdsg", density=dist, lambda1=lambda1, lambda2=lambda2, steps=steps,
-                       seed=seed, progress=False).fit(dist.sample(10_000, seed=seed + 1))
+    det = methods.make(method, density=dist if density is None else density, steps=steps,
+                       seed=seed, progress=False, **dict(weights))
+    det.fit(dist.sample(10_000, seed=seed + 1))
     return det.boundary(n, seed=seed)

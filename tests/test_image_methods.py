@@ -58,3 +58,10 @@ def test_bdsg_flow_on_images_trains_on_finite_losses(split, G):
     assert 0 < det.history["L0"][0] < 1e6  # p^(1/D), not p itself (which is inf or 0 here)
     assert det.boundary(4, seed=0).shape == (4, 1, 28, 28)
     assert torch.allclose(det.score(split.test_x[:5]), -G.log_prob(split.test_x[:5]).detach())
+
+
+def test_tailgan_score_terms_sum_to_the_score(split, G):
+    det = methods.make("tailgan", density=G, steps=2, M=64, N=16, progress=False).fit(split)
+    parts = det.score_terms(split.test_x[:7])
+    assert torch.allclose(parts["density"] + parts["distance"], det.score(split.test_x[:7]))
+    assert (parts["distance"] >= 0).all()
