@@ -6,7 +6,7 @@
     det = adlib.methods.make("bdsg", density=toy).fit(toy.sample(10_000, seed=1))
     adlib.plots.boundary(toy, det.boundary(2000))
 """
-from . import boundary, data, density, methods, metrics, nets, plots, runs, train, widgets  # noqa: F401,E501
+from . import boundary, data, density, divergences, methods, metrics, nets, plots, runs, train, widgets  # noqa: F401,E501
 from .train import seed
 
 __version__ = "0.1.0"
