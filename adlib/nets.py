@@ -1,4 +1,4 @@
-"""Networks. For now: the small fully connected nets of the 2D experiments."""
+"""Networks: small fully connected nets for the 2D experiments, DCGAN-style conv nets for images."""
 from __future__ import annotations
 
 from torch import nn
@@ -18,3 +18,30 @@ def mlp(sizes, act=nn.ELU, out_act=None) -> nn.Sequential:
     if out_act is not None:
         layers.append(out_act())
     return nn.Sequential(*layers)
+
+
+def conv_generator(latent_dim: int, shape=(1, 28, 28), width: int = 64) -> nn.Sequential:
+    """A DCGAN-style generator z -> image in [-1, 1] for 28x28 or 32x32 images: a linear
+    layer to (2w, H/4, W/4), then two stride-2 transposed convolutions with batch norm."""
+    c, h, w = shape
+    if h != w or h % 4:
+        raise ValueError(f"conv_generator needs square images with a side divisible by 4, got {shape}")
+    s = h // 4
+    return nn.Sequential(
+        nn.Linear(latent_dim, 2 * width * s * s), nn.Unflatten(1, (2 * width, s, s)),
+        nn.BatchNorm2d(2 * width), nn.ReLU(),
+        nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
+        nn.ConvTranspose2d(width, c, 4, 2, 1), nn.Tanh())
+
+
+def conv_critic(shape=(1, 28, 28), width: int = 64) -> nn.Sequential:
+    """A DCGAN-style critic image -> one raw score: two stride-2 convolutions with leaky
+    ReLU and a linear layer. No batch norm: the gradient penalty and batch-independent
+    scores both need a critic that treats each image on its own."""
+    c, h, w = shape
+    if h != w or h % 4:
+        raise ValueError(f"conv_critic needs square images with a side divisible by 4, got {shape}")
+    return nn.Sequential(
+        nn.Conv2d(c, width, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Flatten(), nn.Linear(2 * width * (h // 4) ** 2, 1))

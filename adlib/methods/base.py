@@ -63,6 +63,15 @@ def check_density(cfg, accepts, allowed: str) -> None:
         raise ValueError(f"density must be 'flow' or {allowed}, got {cfg.density!r}")
 
 
+@dataclasses.dataclass
+class RunConfig:
+    """The options every trained detector shares (the methods' configs extend it)."""
+    seed: int = 0                  # seeds data order, initial weights and training
+    checkpoint: str | None = None  # file to checkpoint to / resume from
+    every: int = 500               # checkpoint interval (steps)
+    progress: bool = True          # show a tqdm bar
+
+
 def make_flow(cfg):
     """A fresh ``adlib.density.Flow`` with the method's seed, progress flag and ``cfg.flow``."""
     from ..density import Flow

@@ -38,7 +38,7 @@ from .. import train
 from ..boundary import bdsg_terms, density_scale
 from ..density import Flow
 from ..nets import mlp
-from .base import (Detector, check_batch, check_density, check_ints, check_weights,
+from .base import (Detector, RunConfig, check_batch, check_density, check_ints, check_weights,
                    make_flow, register)
 
 DEFAULTS_2D = {"lambda1": 1e-3, "lambda2": 5e-4, "hidden": (64, 64, 64), "lr": 3e-3}
@@ -46,7 +46,7 @@ DEFAULTS_OTHER = {"lambda1": 0.3, "lambda2": 0.025, "hidden": (256, 256), "lr": 
 
 
 @dataclass
-class BDSGConfig:
+class BDSGConfig(RunConfig):
     density: Any = None            # object with log_prob(x), or "flow" (learn p_g first)
     flow: dict | None = None       # options for adlib.density.Flow when density="flow"
     lambda1: float | None = None   # weight of L1 (set distance); None: follows the data
@@ -57,10 +57,6 @@ class BDSGConfig:
     latent_dim: int | None = None  # dim of z; None: the data's dimension (at most 64)
     steps: int = 8000
     lr: float | None = None        # Adam learning rate; None: follows the data
-    seed: int = 0
-    checkpoint: str | None = None  # file to checkpoint to / resume from
-    every: int = 500               # checkpoint interval (steps)
-    progress: bool = True          # show a tqdm bar
 
 
 @register

@@ -48,7 +48,7 @@ import torch
 from .. import train
 from ..boundary import density_scale, set_distance, tailgan_terms
 from ..density import Flow
-from .base import (Detector, check_batch, check_density, check_ints, check_weights,
+from .base import (Detector, RunConfig, check_batch, check_density, check_ints, check_weights,
                    make_flow, register)
 
 INITS = ("from_g", "random")
@@ -66,7 +66,7 @@ DEFAULTS_IMAGE = {"w_d": 0.2, "w_e": 0.01, "w_sc": 0.01, "lr": 1e-4}
 
 
 @dataclass
-class TailGANConfig:
+class TailGANConfig(RunConfig):
     density: Any = "flow"          # "flow" (fit G first) or a fitted adlib.density.Flow
     flow: dict | None = None       # options for adlib.density.Flow when density="flow"
     w_d: float | None = None       # weight of L_d (distance to the data); None: follows the data
@@ -79,10 +79,6 @@ class TailGANConfig:
     N: int = 256                   # batch of latents per step (N <= M)
     steps: int = 3000
     lr: float | None = None        # Adam learning rate of T; None: follows the data
-    seed: int = 0
-    checkpoint: str | None = None
-    every: int = 500
-    progress: bool = True
 
 
 @register
