@@ -79,6 +79,13 @@ def make_flow(cfg):
     return Flow(**{"seed": cfg.seed, "progress": cfg.progress, **(cfg.flow or {})})
 
 
+def latents(n: int, dim: int, seed: int | None = None) -> torch.Tensor:
+    """``n`` standard normal latents of size ``dim``; ``seed`` makes them repeatable without
+    touching the global RNG (what ``boundary(n, seed)`` and friends draw from)."""
+    g = torch.Generator().manual_seed(seed) if seed is not None else None
+    return torch.randn(n, dim, generator=g)
+
+
 class Detector:
     """Fit on normal data, then ``score(x)``: a 1-D tensor, higher = more anomalous.
 
@@ -115,10 +122,15 @@ class Detector:
         self.fitted = True
         return self
 
-    @torch.no_grad()
     def score(self, x, batch_size: int = 4096) -> torch.Tensor:
         """Anomaly scores (higher = more anomalous), computed in eval mode and in fixed-size
         chunks so that a point's score never depends on the batch it arrives in."""
+        return self._batched(lambda chunk: self._score(chunk).reshape(-1), x, batch_size)
+
+    @torch.no_grad()
+    def _batched(self, fn, x, batch_size: int) -> torch.Tensor:
+        """``fn`` over fixed-size chunks of the points ``x``, in eval mode, concatenated:
+        what ``score`` and every other per-point output (score parts, stage scores) use."""
         if not self.fitted:
             raise RuntimeError(f"{self.name}: call fit() before score()")
         if hasattr(x, "test_x"):
@@ -127,8 +139,7 @@ class Detector:
         for m in self._modules().values():
             m.eval()
         x = as_tensor(x)
-        return torch.cat([self._score(x[i:i + batch_size]).reshape(-1).cpu()
-                          for i in range(0, len(x), batch_size)])
+        return torch.cat([fn(x[i:i + batch_size]).cpu() for i in range(0, len(x), batch_size)])
 
     # -- persistence
     def _modules(self) -> dict[str, torch.nn.Module]:

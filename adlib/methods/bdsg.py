@@ -39,7 +39,7 @@ from ..boundary import bdsg_terms, density_scale
 from ..density import Flow
 from ..nets import mlp
 from .base import (Detector, RunConfig, check_batch, check_density, check_ints, check_weights,
-                   make_flow, register)
+                   latents, make_flow, register)
 
 DEFAULTS_2D = {"lambda1": 1e-3, "lambda2": 5e-4, "hidden": (64, 64, 64), "lr": 3e-3}
 DEFAULTS_OTHER = {"lambda1": 0.3, "lambda2": 0.025, "hidden": (256, 256), "lr": 1e-3}
@@ -151,6 +151,5 @@ class BDSG(Detector):
         """``n`` samples of B(z), z ~ N(0, I): points on the estimated boundary."""
         if not self.fitted:
             raise RuntimeError("bdsg: call fit() before boundary()")
-        g = torch.Generator().manual_seed(seed) if seed is not None else None
         self.B.eval()
-        return self._generate(torch.randn(n, self.latent_dim, generator=g))
+        return self._generate(latents(n, self.latent_dim, seed))

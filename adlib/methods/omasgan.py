@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from .. import divergences, nets, train
 from ..boundary import scattering, set_distance
-from .base import Detector, RunConfig, check_ints, check_weights, register
+from .base import Detector, RunConfig, check_ints, check_weights, latents, register
 
 DEFAULTS_2D = {"mu": 8.0, "nu": 20.0, "Q": 4096, "N": 100, "latent_dim": 2}
 DEFAULTS_IMAGE = {"mu": 0.2, "nu": 0.3, "Q": 1024, "N": 256, "latent_dim": 128}
@@ -222,19 +222,16 @@ class OMASGAN(Detector):
 
         self._stage("final", 3, final, {"J": self.J, "opt_j": opt_j})
 
-    @torch.no_grad()
     def score(self, x, batch_size: int = 4096, stage: str = "final") -> torch.Tensor:
         """Anomaly scores: J's logit (``stage="final"``), or the critic-based scores of the
         paper's ablation: ``"task1"`` = -D(x), ``"task3"`` = -logit C(x)."""
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; allowed: {list(STAGES)}")
-        self._scoring = stage
-        return super().score(x, batch_size)
+        net, sign = {"final": (self.J, 1), "task1": (self.D, -1), "task3": (self.C, -1)}[stage]
+        return self._batched(lambda chunk: sign * net(chunk).reshape(-1), x, batch_size)
 
     def _score(self, x: torch.Tensor) -> torch.Tensor:
-        stage = getattr(self, "_scoring", "final")
-        net, sign = {"final": (self.J, 1), "task1": (self.D, -1), "task3": (self.C, -1)}[stage]
-        return sign * net(x).reshape(-1)
+        return self.J(x).reshape(-1)
 
     @torch.no_grad()
     def boundary(self, n: int, seed: int | None = None) -> torch.Tensor:
@@ -251,6 +248,5 @@ class OMASGAN(Detector):
     def _sample(self, net, n, seed):
         if not self.fitted:
             raise RuntimeError(f"{self.name}: call fit() first")
-        g = torch.Generator().manual_seed(seed) if seed is not None else None
         net.eval()
-        return net(torch.randn(n, self.latent_dim, generator=g))
+        return net(latents(n, self.latent_dim, seed))

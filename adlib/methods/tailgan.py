@@ -49,7 +49,7 @@ from .. import train
 from ..boundary import density_scale, set_distance, tailgan_terms
 from ..density import Flow
 from .base import (Detector, RunConfig, check_batch, check_density, check_ints, check_weights,
-                   make_flow, register)
+                   latents, make_flow, register)
 
 INITS = ("from_g", "random")
 DEFAULTS_2D = {"w_d": 2e-3, "w_e": 0.01, "w_sc": 5e-3, "lr": 1e-3}
@@ -182,24 +182,17 @@ class TailGAN(Detector):
         density, distance = self._terms(x)
         return density + distance
 
-    @torch.no_grad()
     def score_terms(self, x, batch_size: int = 4096) -> dict:
         """The score's two parts, ``{"density": -log p_g(x) / D', "distance": w_d * d(x)}``
         (they sum to ``score(x)``): which one separates the anomalies?"""
-        if not self.fitted:
-            raise RuntimeError(f"{self.name}: call fit() before score_terms()")
-        self.G.eval()
-        x = torch.as_tensor(x).float()
-        parts = [self._terms(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-        return {"density": torch.cat([a for a, _ in parts]),
-                "distance": torch.cat([b for _, b in parts])}
+        parts = self._batched(lambda chunk: torch.stack(self._terms(chunk), dim=1), x, batch_size)
+        return {"density": parts[:, 0], "distance": parts[:, 1]}
 
     @torch.no_grad()
     def tail(self, n: int, seed: int | None = None) -> torch.Tensor:
         """``n`` samples of T(z): generated points on the tail of the normal data."""
         if not self.fitted:
             raise RuntimeError("tailgan: call fit() before tail()")
-        g = torch.Generator().manual_seed(seed) if seed is not None else None
-        return self.T_of(torch.randn(n, self.train_x.shape[1], generator=g)).reshape(n, *self.shape)
+        return self.T_of(latents(n, self.train_x.shape[1], seed)).reshape(n, *self.shape)
 
     boundary = tail  # the same role as BDSG's B(z)
