@@ -12,8 +12,8 @@ import torch
 from sklearn import metrics as skm
 
 __all__ = ["auroc", "auprc", "threshold_metrics", "best_f1", "boundary_precision",
-           "far_share", "mode_coverage", "boundary_report", "grid_classification",
-           "cluster_check"]
+           "far_share", "mode_coverage", "boundary_report", "grid_mass", "grid_classification",
+           "cluster_check", "mode_groups", "class_groups"]
 
 
 def _np(a) -> np.ndarray:
@@ -88,6 +88,11 @@ def far_share(dist, samples, eps: float = 0.01) -> float:
     return float((_density(dist, samples) < dist.tail_level(eps / 100)).double().mean())
 
 
+def _nearest_mode(dist, x: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest mode of toy ``dist`` for every point of ``x``."""
+    return torch.cdist(x, torch.as_tensor(dist.modes, dtype=torch.float32)).argmin(dim=1)
+
+
 def mode_coverage(dist, samples, bin_degrees: float = 10.0) -> dict:
     """How well ``samples`` surround every mode of ``dist``.
 
@@ -99,7 +104,7 @@ def mode_coverage(dist, samples, bin_degrees: float = 10.0) -> dict:
     """
     x = torch.as_tensor(samples, dtype=torch.float32)
     modes = torch.as_tensor(dist.modes, dtype=torch.float32)
-    k = torch.cdist(x, modes).argmin(dim=1)
+    k = _nearest_mode(dist, x)
     n_bins = int(round(360 / bin_degrees))
     shares, angular = [], []
     for m in range(len(modes)):
@@ -119,6 +124,17 @@ def boundary_report(dist, samples, eps: float = 0.01) -> dict:
     return {"bp1": boundary_precision(dist, samples, eps),
             "far_share": far_share(dist, samples, eps),
             "min_mode_share": cov["min_share"], "min_angular_coverage": cov["min_angular"]}
+
+
+def grid_mass(model, bounds, n: int = 300) -> float:
+    """The integral of ``model.prob`` over the box ``bounds`` on an n x n grid (Riemann sum):
+    about 1 for a density whose mass lies in the box."""
+    from .data import grid
+
+    (x0, x1), (y0, y1) = bounds
+    cell = (x1 - x0) * (y1 - y0) / (n - 1) ** 2
+    with torch.no_grad():
+        return model.prob(grid(bounds, n)).sum().item() * cell
 
 
 def grid_classification(true, learned, eps: float = 0.01, bounds=None, n: int = 200) -> dict:
@@ -157,9 +173,9 @@ def cluster_check(samples, groups, p: float = 2.0) -> dict:
     r = dist.gather(1, k[:, None]).squeeze(1)
     gap = torch.full((len(gs),), float("inf"))  # nearest other group, per group
     for a in range(len(gs)):
-        for b in range(len(gs)):
-            if a != b:
-                gap[a] = min(gap[a], set_distance(gs[b], gs[a], p=p).min().item())
+        for b in range(a + 1, len(gs)):  # the distance between two groups is symmetric
+            d = set_distance(gs[b], gs[a], p=p).min().item()
+            gap[a], gap[b] = min(gap[a], d), min(gap[b], d)
     ok = r < gap[k]
     shares = [float((k == i).float().mean()) for i in range(len(gs))]
     by_group = [float(ok[k == i].float().mean()) if (k == i).any() else 0.0
@@ -171,7 +187,7 @@ def mode_groups(dist, x) -> list:
     """The points ``x`` grouped by the nearest mode of toy ``dist`` (``cluster_check``'s
     groups on 2-D data); empty groups are dropped."""
     x = torch.as_tensor(x, dtype=torch.float32)
-    k = torch.cdist(x, dist.modes).argmin(dim=1)
+    k = _nearest_mode(dist, x)
     return [x[k == i] for i in range(len(dist.modes)) if (k == i).any()]
 
 

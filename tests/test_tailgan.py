@@ -9,11 +9,6 @@ TOY = data.toy("bimodal")
 X = TOY.sample(5000, seed=1)
 
 
-def _groups(x):
-    k = torch.cdist(x, TOY.modes).argmin(dim=1)
-    return [x[k == i] for i in range(len(TOY.modes))]
-
-
 @pytest.fixture(scope="module")
 def G():
     return Flow(steps=600, progress=False).fit(X)
@@ -25,7 +20,7 @@ def test_tail_samples_leave_the_bulk_and_pass_the_cluster_check(G, init):
     assert set(det.history) == {"loss", "Lpr", "Ld", "Le", "Lsc"}
     t = det.tail(1000, seed=0)
     assert metrics.boundary_precision(TOY, t, 0.10) > 0.5  # outside the 10 % tail contour
-    check = metrics.cluster_check(t, _groups(X))
+    check = metrics.cluster_check(t, metrics.mode_groups(TOY, X))
     assert check["pass_share"] >= 0.9 and min(check["shares"]) > 0.05  # both modes
 
 
