@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import torch
 
+from .data import is_low_dim
+
 _TINY = 1e-8  # keeps the scattering ratio finite when two outputs coincide
 
 
@@ -31,7 +33,7 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
 def density_scale(log_prob, dim: int):
     """The log-density the boundary losses use: ``log_prob`` itself on data of at most 16
     dimensions, ``log_prob(x) / dim`` (the per-dimension geometric mean) above that."""
-    if dim <= 16:
+    if is_low_dim(dim):
         return log_prob
     return lambda x: log_prob(x) / dim
 

@@ -36,6 +36,16 @@ __all__ = [
 # --------------------------------------------------------------------------- toys
 
 
+LOW_DIM = 16
+"""Data with at most this many features are treated like the 2-D toys (per-feature scaling,
+small networks, densities used as they are); more features, like images."""
+
+
+def is_low_dim(dim: int) -> bool:
+    """Whether ``dim`` features count as toy-like data (see ``LOW_DIM``)."""
+    return dim <= LOW_DIM
+
+
 def _rot(deg: float) -> torch.Tensor:
     a = math.radians(deg)
     return torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])

@@ -37,6 +37,7 @@ import zuko
 from torch import nn
 
 from . import train
+from .data import is_low_dim
 
 KINDS = {"nsf": zuko.flows.NSF, "maf": zuko.flows.MAF, "realnvp": zuko.flows.RealNVP}
 
@@ -87,7 +88,7 @@ class Flow(nn.Module):
     def _build(self, dim: int) -> None:
         s = self.settings
         self.kind = s["kind"] or ("nsf" if dim == 2 else "realnvp")
-        hidden = s["hidden"] or ((64, 64) if dim <= 16 else (512, 512))
+        hidden = s["hidden"] or ((64, 64) if is_low_dim(dim) else (512, 512))
         self.flow = KINDS[self.kind](features=dim, context=0, transforms=s["transforms"],
                                      hidden_features=list(hidden))
         self.register_buffer("mean", torch.zeros(dim))
@@ -104,7 +105,7 @@ class Flow(nn.Module):
             2 / 255 if x.shape[1] > 2 else 0.0)
         # per-feature standardisation on low-dimensional data; one global scale on images,
         # where near-constant pixels would get a tiny std and blow up rare values
-        per_feature = x.shape[1] <= 16
+        per_feature = is_low_dim(x.shape[1])
         mean = x.mean(0) if per_feature else x.mean().expand(x.shape[1])
         var = x.var(0) if per_feature else x.var().expand(x.shape[1])
         self.mean.copy_(mean + noise / 2)

@@ -67,12 +67,8 @@ def bdsg_boundary(toy: str = "bimodal", lambda1: float = 1e-3, lambda2: float = 
     b = _fit_cached("bdsg", toy, density, steps, seed, n,
                     (("lambda1", lambda1), ("lambda2", lambda2)))
     r = metrics.boundary_report(dist, b, eps)
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    plots.boundary(dist, b, ax=ax, eps=eps)
-    ax.set_title(f"{toy}: λ1={lambda1:.1e}, λ2={lambda2:.1e}\n"
-                 f"BP1={r['bp1']:.2f}  far={r['far_share']:.2f}  "
-                 f"min angular coverage={r['min_angular_coverage']:.2f}", fontsize=9)
-    return fig
+    return _draw(dist, b, eps, f"{toy}: λ1={lambda1:.1e}, λ2={lambda2:.1e}", r,
+                 f"min angular coverage={r['min_angular_coverage']:.2f}")
 
 
 def tailgan_tail(density, toy: str = "bimodal", w_d: float = 2e-3, w_sc: float = 5e-3,
@@ -83,13 +79,17 @@ def tailgan_tail(density, toy: str = "bimodal", w_d: float = 2e-3, w_sc: float =
     dist = data.toy(toy)
     t = _fit_cached("tailgan", toy, density, steps, seed, n, (("w_d", w_d), ("w_sc", w_sc)))
     x = dist.sample(10_000, seed=seed + 1)
-    r = metrics.boundary_report(dist, t, eps)
     check = metrics.cluster_check(t, metrics.mode_groups(dist, x))
+    return _draw(dist, t, eps, f"{toy}: w_d={w_d:.1e}, w_sc={w_sc:.1e}",
+                 metrics.boundary_report(dist, t, eps), f"cluster check={check['pass_share']:.2f}")
+
+
+def _draw(dist, samples, eps, head: str, report: dict, extra: str):
+    """The explorers' figure: samples over the toy's contours, the knobs and metrics above."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    plots.boundary(dist, t, ax=ax, eps=eps)
-    ax.set_title(f"{toy}: w_d={w_d:.1e}, w_sc={w_sc:.1e}\n"
-                 f"BP1={r['bp1']:.2f}  far={r['far_share']:.2f}  "
-                 f"cluster check={check['pass_share']:.2f}", fontsize=9)
+    plots.boundary(dist, samples, ax=ax, eps=eps)
+    ax.set_title(f"{head}\nBP1={report['bp1']:.2f}  far={report['far_share']:.2f}  {extra}",
+                 fontsize=9)
     return fig
 
 

@@ -47,6 +47,7 @@ import torch
 
 from .. import train
 from ..boundary import density_scale, set_distance, tailgan_terms
+from ..data import is_low_dim
 from ..density import Flow
 from .base import (Detector, RunConfig, check_batch, check_density, check_ints, check_weights,
                    latents, make_flow, register)
@@ -120,7 +121,7 @@ class TailGAN(Detector):
 
     def _resolve(self, dim: int) -> None:
         """Fill the weights and lr the config leaves as None from the data's defaults."""
-        base = DEFAULTS_2D if dim <= 16 else DEFAULTS_IMAGE
+        base = DEFAULTS_2D if is_low_dim(dim) else DEFAULTS_IMAGE
         for key, v in base.items():
             setattr(self, key, v if getattr(self.config, key) is None else getattr(self.config, key))
 
@@ -137,7 +138,7 @@ class TailGAN(Detector):
         if isinstance(c.density, Flow) and c.density.flow is None:
             raise ValueError("density: the Flow given to tailgan must be fitted first")
         kind = (c.flow or {}).get("kind") if isinstance(c.density, str) else c.density.kind
-        if dim > 16 and kind == "maf":
+        if not is_low_dim(dim) and kind == "maf":
             raise ValueError(f"T copies G's sampler, and a MAF samples one dimension at a time "
                              f"({dim} passes per layer here): use flow={{'kind': 'realnvp'}}")
         train.seed(c.seed)
