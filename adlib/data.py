@@ -183,14 +183,17 @@ def toy(name: str, **params) -> Toy:
 def toy_split(dist: "Toy", n_normal: int = 2000, n_anomalies: int = 2000,
               kinds=("far", "near"), seed: int = 0, n_train: int = 10_000) -> "Split":
     """A 2D detection task: train on ``n_train`` samples; test on ``n_normal`` fresh samples
-    (label 0) and ``n_anomalies`` anomalies split evenly over ``kinds`` (label 1)."""
+    (label 0) and ``n_anomalies`` anomalies split evenly over ``kinds`` (label 1).
+    ``test_labels`` says which kind each test point is: 0 normal, 1 + i for ``kinds[i]``."""
     per = [n_anomalies // len(kinds) + (i < n_anomalies % len(kinds)) for i in range(len(kinds))]
     anomalies = [dist.anomalies(k, kind, seed=seed + 1 + i)
                  for i, (k, kind) in enumerate(zip(per, kinds))]
     test_x = torch.cat([dist.sample(n_normal, seed=seed + 100), *anomalies])
     test_y = torch.cat([torch.zeros(n_normal), torch.ones(n_anomalies)]).long()
+    # test_labels: 0 for normal points, 1 + i for anomalies of kinds[i]
+    test_labels = torch.cat([torch.zeros(n_normal)] + [torch.full((k,), 1.0 + i) for i, k in enumerate(per)]).long()
     info = {"protocol": "toy", "toy": repr(dist), "kinds": list(kinds), "seed": seed}
-    return Split(dist.sample(n_train, seed=seed), test_x, test_y, info)
+    return Split(dist.sample(n_train, seed=seed), test_x, test_y, info, test_labels=test_labels)
 
 
 def toys() -> list[str]:

@@ -69,6 +69,22 @@ def best_f1(y, scores) -> dict:
     return {"threshold": t, **threshold_metrics(y, s, t)}
 
 
+def summary(y, scores) -> dict:
+    """AUROC, AUPRC and the best-threshold F1 of one score (the labs' table row)."""
+    return {"auroc": auroc(y, scores), "auprc": auprc(y, scores), "f1": best_f1(y, scores)["f1"]}
+
+
+def toy_report(split, scores) -> dict:
+    """``summary`` on a ``data.toy_split`` test set, then AUROC of the normal points against
+    each anomaly kind alone (``auroc_far``, ``auroc_near``): which kind a detector misses."""
+    out = summary(split.test_y, scores)
+    labels, s = split.test_labels, torch.as_tensor(scores)
+    for i, kind in enumerate(split.info["kinds"]):
+        keep = (labels == 0) | (labels == 1 + i)
+        out[f"auroc_{kind}"] = auroc(split.test_y[keep], s[keep])
+    return out
+
+
 def _density(dist, samples) -> torch.Tensor:
     with torch.no_grad():
         return dist.log_prob(torch.as_tensor(samples, dtype=torch.float32)).double().exp()

@@ -45,21 +45,35 @@ def density(dist, ax=None, bounds=None, n: int = 200, eps=(0.01, 1e-4), title=No
 
 
 def boundary(dist, samples, ax=None, eps: float = 0.01, data=None, n_data: int = 1500,
-             bounds=None, title=None):
+             bounds=None, title=None, label: str = "B(z)"):
     """Data (grey dots), density contours, the eps tail contour (solid red) and the
-    eps/100 "far" contour (dashed), and the boundary samples (blue)."""
+    eps/100 "far" contour (dashed), and the generated ``samples`` (blue, named ``label``)."""
     fig, ax = _ax(ax)
     density(dist, ax=ax, bounds=bounds, eps=(eps, eps / 100))
     data = dist.sample(n_data, seed=0) if data is None else data
     d, s = _np(data), _np(samples)
     ax.scatter(d[:, 0], d[:, 1], s=2, c="0.35", alpha=0.5, label="data")
-    ax.scatter(s[:, 0], s[:, 1], s=4, c="tab:blue", alpha=0.7, label="B(z)")
+    ax.scatter(s[:, 0], s[:, 1], s=4, c="tab:blue", alpha=0.7, label=label)
     ax.legend(loc="upper right", fontsize=8, markerscale=3)
     if title:
         ax.set_title(title)
     return fig
 
 
+def surface(score, bounds, ax=None, n: int = 150, points=None, title=None):
+    """A 2-D score function as a heatmap over the box ``bounds`` (e.g. a detector's
+    ``score``, higher = more anomalous), with optional ``points`` (e.g. the data) on top."""
+
+    fig, ax = _ax(ax, figsize=(6, 4))
+    (x0, x1), (y0, y1) = bounds
+    values = _np(score(grid(bounds, n))).reshape(n, n)
+    im = ax.imshow(values, origin="lower", extent=(x0, x1, y0, y1), aspect="auto", cmap="magma")
+    fig.colorbar(im, ax=ax, label="score")
+    if points is not None:
+        p = _np(points)
+        ax.scatter(p[:, 0], p[:, 1], s=1, c="tab:cyan", alpha=0.4)
+    ax.set(xlim=(x0, x1), ylim=(y0, y1), title=title or "score surface")
+    return fig
 def score_hist(y, scores, ax=None, bins: int = 50, log_scale: bool = False, title=None):
     """Histogram of the anomaly scores, normal vs anomalous (seaborn), each normalised."""
     fig, ax = _ax(ax)

@@ -67,3 +67,16 @@ def test_cluster_check_by_hand():
     assert m["pass_by_group"] == pytest.approx([2 / 3, 1.0])
     with pytest.raises(ValueError, match="two groups"):
         metrics.cluster_check(samples, [g0])
+
+
+def test_summary_and_toy_report_split_the_anomaly_kinds():
+    split = data.toy_split(data.toy("gaussian"), n_normal=40, n_anomalies=20, seed=0, n_train=10)
+    assert split.test_labels.tolist() == [0] * 40 + [1] * 10 + [2] * 10  # normal, far, near
+    assert torch.equal(split.test_y, (split.test_labels > 0).long())
+    # a score that ranks far anomalies on top, near ones below every normal point
+    s = torch.cat([torch.linspace(0, 1, 40), torch.full((10,), 5.0), torch.full((10,), -1.0)])
+    r = metrics.toy_report(split, s)
+    assert r["auroc_far"] == 1.0 and r["auroc_near"] == 0.0
+    assert r["auroc"] == pytest.approx(0.5)  # half the anomalies above, half below all normals
+    assert r == pytest.approx({**metrics.summary(split.test_y, s), "auroc_far": 1.0, "auroc_near": 0.0})
+    assert set(metrics.summary(split.test_y, s)) == {"auroc", "auprc", "f1"}

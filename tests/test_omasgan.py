@@ -52,6 +52,35 @@ def test_save_load_round_trip(fitted, tmp_path):
     assert torch.allclose(back.boundary(5, seed=1), fitted.boundary(5, seed=1))
 
 
+def test_refit_repeats_a_full_fit_and_changes_only_later_stages(fitted):
+    xt = TOY.sample(200, seed=6)
+    same = fitted.refit(X)  # same settings, same seeds: the same numbers as the full fit
+    for stage in ("task1", "task3", "final"):
+        assert torch.allclose(same.score(xt, stage=stage), fitted.score(xt, stage=stage), atol=1e-6)
+    assert torch.equal(same.boundary(50, seed=0), fitted.boundary(50, seed=0))
+    # a larger distance weight pulls B closer to G's samples; Task 1 is untouched
+    tight = fitted.refit(X, mu=200.0)
+    assert tight.mu == 200.0 and fitted.mu == 8.0
+    assert torch.equal(tight.score(xt, stage="task1"), fitted.score(xt, stage="task1"))
+    g = fitted.sample(2000, seed=1)
+    from adlib.boundary import set_distance
+    assert set_distance(tight.boundary(500, seed=0), g).mean() < set_distance(fitted.boundary(500, seed=0), g).mean()
+    with pytest.raises(ValueError, match=r"\['divergence'\] change Task 1"):
+        fitted.refit(X, divergence="klwgan")
+    with pytest.raises(ValueError, match=r"steps\[0\]"):
+        fitted.refit(X, steps=(10, 300, 300, 300))
+    with pytest.raises(ValueError, match="mu must be a non-negative weight"):
+        fitted.refit(X, mu=-1.0)
+
+
+def test_networks_see_standardised_data_samples_come_back_in_data_units(fitted):
+    # one overall scale: the bimodal toy (x spread 5, y spread 1) keeps its shape
+    assert fitted.scale.ndim == 0 and 3.0 < float(fitted.scale) < 4.5
+    assert abs(fitted.sample(4000, seed=0)[:, 0].abs().median() - 5.0) < 1.5  # modes at x = +-5
+    with pytest.raises(RuntimeError, match="call fit"):
+        methods.make("omasgan").refit(X)
+
+
 def test_images_use_conv_nets():
     x = data.loo("mnist", anomaly=1, max_train=200, max_test=100, seed=0)
     det = methods.make("omasgan", divergence="wgan-gp", steps=(2, 2, 2, 2), N=16, Q=32,
@@ -74,3 +103,18 @@ def test_images_use_conv_nets():
 def test_config_errors(config, match):
     with pytest.raises(ValueError, match=match):
         methods.make("omasgan", **config)
+
+
+def test_explorer_render_refits_task2_on_a_new_mu(fitted):
+    import matplotlib.pyplot as plt
+    from adlib import widgets
+
+    split = data.toy_split(TOY, n_normal=200, n_anomalies=200, seed=0, n_train=10)
+    fig = widgets.omasgan_boundary(fitted, X, split, TOY, mu=8.0, nu=20.0, n=300)
+    moved = widgets.omasgan_boundary(fitted, X, split, TOY, mu=100.0, nu=20.0, n=300)
+    # the left panel shows B(z): other weights, other samples; the title names the weights
+    a, b = (f.axes[0].collections[-1].get_offsets() for f in (fig, moved))
+    assert a.shape == b.shape == (300, 2) and not (a == b).all()
+    assert "μ=100" in moved.axes[0].get_title() and "AUROC" in moved.axes[1].get_title()
+    assert (fitted.config.divergence, 8.0, 20.0) in {k[1:] for k in widgets._OMASGAN}
+    plt.close("all")

@@ -36,18 +36,22 @@ on the bimodal toy (lr 2e-4, 5000 steps: G's samples reached |x| ~ 4000).
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from .. import divergences, nets, train
+from ..data import is_low_dim
 from ..boundary import scattering, set_distance
-from .base import Detector, RunConfig, check_ints, check_weights, latents, register
+from .base import Detector, RunConfig, as_tensor, check_ints, check_weights, latents, register
 
 DEFAULTS_2D = {"mu": 8.0, "nu": 20.0, "Q": 4096, "N": 100, "latent_dim": 2}
 DEFAULTS_IMAGE = {"mu": 0.2, "nu": 0.3, "Q": 1024, "N": 256, "latent_dim": 128}
-STAGES = ("final", "task1", "task3")
+STAGES = ("final", "task1", "task3")  # what score(x, stage=) accepts
+STAGE_NAMES = ("task1", "task2", "task3", "final")  # training stages, in order
 
 
 @dataclass
@@ -101,73 +105,139 @@ class OMASGAN(Detector):
         if not c.lr > 0:
             raise ValueError(f"lr must be positive, got {c.lr}")
 
-    # -- networks
-    def _resolve(self, shape: tuple) -> None:
+    # -- settings and networks
+    def _settings(self, shape: tuple) -> None:
+        """Resolve the data-dependent defaults (mu, nu, Q, N, latent_dim) and the divergence."""
         c = self.config
         self.shape = tuple(shape)
-        base = DEFAULTS_2D if len(shape) == 1 else DEFAULTS_IMAGE
+        base = DEFAULTS_2D if is_low_dim(math.prod(shape)) else DEFAULTS_IMAGE
         for key, v in base.items():
             setattr(self, key, v if getattr(c, key) is None else getattr(c, key))
         self.div = divergences.get(c.divergence)
         self.critic_steps = c.critic_steps or (5 if self.div.penalty else 1)
-        if len(shape) == 1:
-            self.G = nets.mlp([self.latent_dim, *c.hidden, shape[0]])
-            critic = lambda: nets.mlp([shape[0], *c.hidden, 1], act=torch.nn.LeakyReLU)
-        else:
-            self.G = nets.conv_generator(self.latent_dim, shape)
-            critic = lambda: nets.conv_critic(shape)
-        self.D, self.t, self.C, self.J = critic(), critic(), critic(), critic()
-        self.B, self.G2 = copy.deepcopy(self.G), copy.deepcopy(self.G)
+
+    def _critic(self) -> torch.nn.Module:
+        """A fresh critic (D, t, C and J all share this architecture)."""
+        if len(self.shape) == 1:  # vectors: MLPs; images: conv nets
+            return nets.mlp([self.shape[0], *self.config.hidden, 1], act=torch.nn.LeakyReLU)
+        return nets.conv_critic(self.shape)
+
+    def _generator(self) -> torch.nn.Module:
+        if len(self.shape) == 1:
+            return nets.mlp([self.latent_dim, *self.config.hidden, self.shape[0]])
+        return nets.conv_generator(self.latent_dim, self.shape)
+
+    def _resolve(self, shape: tuple) -> None:
+        self._settings(shape)
+        self.G, self.B, self.G2 = self._generator(), self._generator(), self._generator()
+        self.D, self.t, self.C, self.J = (self._critic() for _ in range(4))
 
     def _modules(self):
         return {k: getattr(self, k) for k in ("G", "D", "B", "t", "G2", "C", "J") if hasattr(self, k)}
 
     def _extra_state(self):
-        return {"shape": self.shape}
+        return {"shape": self.shape, "loc": self.loc, "scale": self.scale}
 
     def _load_extra_state(self, extra):
         self._resolve(tuple(extra["shape"]))
+        self.loc, self.scale = extra["loc"], extra["scale"]
 
+    # -- the networks work on standardised data: low-dimensional data are centred and divided
+    # by one overall standard deviation (one number, so that distances keep their shape);
+    # images, already in [-1, 1], are left as they are. Without it the 2-D GANs of Task 1
+    # fit the bimodal toy (modes at x = -5 and +5) badly: the original GAN lost a mode.
+    def _standardise(self, x: torch.Tensor) -> None:
+        if is_low_dim(x[0].numel()):
+            self.loc, self.scale = x.mean(0), (x - x.mean(0)).pow(2).mean().sqrt()
+        else:
+            self.loc, self.scale = torch.zeros(x.shape[1:]), torch.tensor(1.0)
+
+    def _in(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.loc) / self.scale
+
+    def _out(self, y: torch.Tensor) -> torch.Tensor:
+        return y * self.scale + self.loc
+
+    # -- training
     def _z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.latent_dim)
-
-    def _stage(self, name, i, step, state):
-        c = self.config
-        ckpt = f"{c.checkpoint}.{name}.pt" if c.checkpoint else None
-        meta = {"method": self.name, "stage": name, "divergence": c.divergence, "mu": self.mu,
-                "nu": self.nu, "Q": self.Q, "N": self.N, "seed": c.seed, "lr": c.lr,
-                "weights": [c.alpha, c.beta, c.gamma, c.delta, c.zeta]}
-        hist = train.run(step, c.steps[i], state=state, seed=c.seed + i, checkpoint=ckpt,
-                         every=c.every, desc=f"omasgan {name}", progress=c.progress, meta=meta)
-        self.history.update({f"{name}/{k}": v for k, v in hist.items()})
 
     def _adam(self, net):
         return torch.optim.Adam(net.parameters(), lr=self.config.lr, betas=(0.5, 0.999))
 
+    def _stage(self, i: int, step, state: dict) -> None:
+        """Run stage ``i`` (0: Task 1 ... 3: J) with the kit's loop. Its checkpoint must match
+        the settings it depends on: Task 1 only its own, the later stages all of them."""
+        c, name = self.config, STAGE_NAMES[i]
+        ckpt = f"{c.checkpoint}.{name}.pt" if c.checkpoint else None
+        meta = {"method": self.name, "stage": name, "divergence": c.divergence, "N": self.N,
+                "latent_dim": self.latent_dim, "hidden": list(c.hidden), "seed": c.seed,
+                "lr": c.lr, "task1_steps": c.steps[0], "critic_steps": self.critic_steps}
+        if i > 0:
+            meta.update({"mu": self.mu, "nu": self.nu, "Q": self.Q, "steps": list(c.steps),
+                         "weights": [c.alpha, c.beta, c.gamma, c.delta, c.zeta]})
+        hist = train.run(step, c.steps[i], state=state, seed=c.seed + i, checkpoint=ckpt,
+                         every=c.every, desc=f"omasgan {name}", progress=c.progress, meta=meta)
+        self.history = {k: v for k, v in self.history.items() if not k.startswith(name + "/")}
+        self.history.update({f"{name}/{k}": v for k, v in hist.items()})
+
     def _fit(self, x: torch.Tensor) -> None:
-        c = self.config
-        train.seed(c.seed)
+        train.seed(self.config.seed)
         self._resolve(tuple(x.shape[1:]))
-        n = self.N
-        batch = lambda: x[torch.randint(len(x), (n,))]
+        self._standardise(x)
         self.history = {}
+        self._train(self._in(x), first=0)
+
+    def refit(self, data, **changes) -> "OMASGAN":
+        """A copy of this fitted detector with Task 2, Task 3 and J retrained under
+        ``changes`` (e.g. ``mu``, ``nu``, ``gamma``, ``steps``), reusing Task 1's G and D:
+        what the lab's mu / nu sliders do. Same settings, same seed: the same numbers as a
+        full ``fit``. Options Task 1 depends on cannot change here (use ``make(...).fit``)."""
+        if not self.fitted:
+            raise RuntimeError(f"{self.name}: call fit() before refit()")
+        fixed = {"divergence", "N", "latent_dim", "hidden", "lr", "seed", "critic_steps"} & set(changes)
+        steps = changes.get("steps", self.config.steps)
+        if fixed or tuple(steps)[:1] != tuple(self.config.steps)[:1]:
+            raise ValueError(f"refit retrains from Task 2 on; {sorted(fixed) or ['steps[0]']} "
+                             "change Task 1: make a new detector and fit it instead")
+        # no checkpoint unless given: the fitted detector's files belong to its own settings
+        new = type(self)(**{**dataclasses.asdict(self.config), "checkpoint": None, **changes})
+        new._settings(self.shape)
+        for k in ("G", "D", "B", "t", "G2", "C", "J", "loc", "scale"):
+            setattr(new, k, copy.deepcopy(getattr(self, k)))
+        new.history = {k: v for k, v in self.history.items() if k.startswith("task1/")}
+        new._train(new._in(as_tensor(data)), first=1)
+        new.fitted = True
+        return new
+
+    def _train(self, x: torch.Tensor, first: int) -> None:
+        """Stages ``first`` .. 3 on standardised data ``x``; each starts from its own seed,
+        so a refit from Task 2 repeats a full fit's numbers."""
+        c, n = self.config, self.N
+        batch = lambda: x[torch.randint(len(x), (n,))]
+        fresh = lambda i, make: (train.seed(c.seed + 10 + i), make())[1]  # seeded new weights
 
         # Task 1: a GAN with the chosen divergence
-        opt_g, opt_d = self._adam(self.G), self._adam(self.D)
+        if first <= 0:
+            self.G, self.D = fresh(0, self._generator), self._critic()
+            opt_g, opt_d = self._adam(self.G), self._adam(self.D)
 
-        def task1(i):
-            for _ in range(self.critic_steps):
-                loss_d = self.div.critic_loss(self.D, batch(), self.G(self._z(n)).detach())
-                opt_d.zero_grad(); loss_d.backward(); opt_d.step()
-            loss_g = self.div.generator_loss(self.D(self.G(self._z(n))))
-            opt_g.zero_grad(); loss_g.backward(); opt_g.step()
-            return {"critic": loss_d, "generator": loss_g}
+            def task1(i):
+                for _ in range(self.critic_steps):
+                    loss_d = self.div.critic_loss(self.D, batch(), self.G(self._z(n)).detach())
+                    opt_d.zero_grad(); loss_d.backward(); opt_d.step()
+                loss_g = self.div.generator_loss(self.D(self.G(self._z(n))))
+                opt_g.zero_grad(); loss_g.backward(); opt_g.step()
+                return {"critic": loss_d, "generator": loss_g}
 
-        self._stage("task1", 0, task1, {"G": self.G, "D": self.D, "opt_g": opt_g, "opt_d": opt_d})
+            self.G.train()
+            self._stage(0, task1, {"G": self.G, "D": self.D, "opt_g": opt_g, "opt_d": opt_d})
         self.G.eval().requires_grad_(False)
 
         # Task 2: B from G, away from G in m, near G's samples in d, scattered by s
+        self.t = fresh(1, self._critic)
         self.B.load_state_dict(self.G.state_dict())
+        self.B.requires_grad_(True)
         opt_b, opt_t = self._adam(self.B), self._adam(self.t)
 
         def task2(i):
@@ -185,11 +255,13 @@ class OMASGAN(Detector):
             return {"loss": loss, "m": m, "d": d, "s": s}
 
         self.B.train()
-        self._stage("task2", 1, task2, {"B": self.B, "t": self.t, "opt_b": opt_b, "opt_t": opt_t})
+        self._stage(1, task2, {"B": self.B, "t": self.t, "opt_b": opt_b, "opt_t": opt_t})
         self.B.eval().requires_grad_(False)
 
         # Task 3: G' and C with B's samples as negatives (eq. 5)
+        self.C = fresh(2, self._critic)
         self.G2.load_state_dict(self.G.state_dict())
+        self.G2.requires_grad_(True)
         opt_g2, opt_c = self._adam(self.G2), self._adam(self.C)
         logc = lambda v: F.logsigmoid(v).mean()       # log C
         log1mc = lambda v: F.logsigmoid(-v).mean()    # log (1 - C)
@@ -205,10 +277,11 @@ class OMASGAN(Detector):
             return {"C": -gain, "G2": loss_g2}
 
         self.G2.train()
-        self._stage("task3", 2, task3, {"G2": self.G2, "C": self.C, "opt_g2": opt_g2, "opt_c": opt_c})
+        self._stage(2, task3, {"G2": self.G2, "C": self.C, "opt_g2": opt_g2, "opt_c": opt_c})
         self.G2.eval().requires_grad_(False)
 
         # Final J (eq. 6): B's samples against data and G'
+        self.J = fresh(3, self._critic)
         opt_j = self._adam(self.J)
 
         def final(i):
@@ -220,7 +293,7 @@ class OMASGAN(Detector):
             opt_j.zero_grad(); (-gain).backward(); opt_j.step()
             return {"J": -gain}
 
-        self._stage("final", 3, final, {"J": self.J, "opt_j": opt_j})
+        self._stage(3, final, {"J": self.J, "opt_j": opt_j})
 
     def score(self, x, batch_size: int = 4096, stage: str = "final") -> torch.Tensor:
         """Anomaly scores: J's logit (``stage="final"``), or the critic-based scores of the
@@ -228,10 +301,10 @@ class OMASGAN(Detector):
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; allowed: {list(STAGES)}")
         net, sign = {"final": (self.J, 1), "task1": (self.D, -1), "task3": (self.C, -1)}[stage]
-        return self._batched(lambda chunk: sign * net(chunk).reshape(-1), x, batch_size)
+        return self._batched(lambda chunk: sign * net(self._in(chunk)).reshape(-1), x, batch_size)
 
     def _score(self, x: torch.Tensor) -> torch.Tensor:
-        return self.J(x).reshape(-1)
+        return self.J(self._in(x)).reshape(-1)
 
     @torch.no_grad()
     def boundary(self, n: int, seed: int | None = None) -> torch.Tensor:
@@ -249,4 +322,4 @@ class OMASGAN(Detector):
         if not self.fitted:
             raise RuntimeError(f"{self.name}: call fit() first")
         net.eval()
-        return net(latents(n, self.latent_dim, seed))
+        return self._out(net(latents(n, self.latent_dim, seed)))
