@@ -1,0 +1,325 @@
+"""HistoryAD: a WGAN-GP's own training history as negatives, and a total-variation detector
+(papers/historyad.txt).
+
+1. **A WGAN-GP** (eq. 2, with the gradient penalty of Gulrajani et al.): the critic D is
+   *negative on data and positive on G's samples* (the paper's sign, so that D already points
+   towards "anomalous"), Adam with lr 5e-4 decreasing linearly to 0. ``saves_per_epoch``
+   times per epoch the states (G_t, D_t) are saved with their time t in epochs, in CPU memory
+   or, with ``snapshot_dir``, on disk (a conv G of about a million weights takes 4 MB per
+   save; 5 epochs x 50 saves are 1 GB).
+2. **P_Ghist** (eq. 3 and 13): draw t with density c * 1[alpha, epochs] * exp(-beta t)
+   (``history_times``), take the last save G_t at or before t and map z ~ P_Z through it.
+   alpha skips the first, random-looking epochs; beta down-weights the late, data-like
+   states. ``case=2``: half the latents come from the wider P_Z' = N(0, wide_sigma^2 I), to
+   spread P_Ghist further from the data (the paper does not give its width; 2 by default).
+3. **D_TV** has D's architecture and starts from the exp(-beta t)-weighted mean of the saved
+   D_t weights (eq. 14, ``average_state_dicts``); it minimises (eq. 10)
+       L(D) = E_data[D(x)] - E_Ghist[D(x)] + lam * E_{(data + Ghist) / 2}[d(D(x), [-1, 1])^2],
+   d(v, [-1, 1]) = max(0, |v| - 1) (``box_penalty``), lam = 10. Its optimum is
+   D* = 1 on {p_hist > p_data}, -1 on {p_hist < p_data}, plus
+   Delta* = (p_hist - p_data) / (lam (p_hist + p_data)) (eq. 11).
+
+``score(x)`` = D_TV(x): about -1 on normal data, about +1 on anomalies.
+
+Defaults: the paper's MNIST settings (epochs 5, alpha 1, beta 3, lam 10, 50 saves per
+epoch). An "epoch" is ``len(x) // batch`` generator steps (each after ``critic_steps``
+critic steps). Low-dimensional data are centred and divided by one overall standard
+deviation before the networks see them, as in OMASGAN.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .. import divergences, nets, train
+from ..data import is_low_dim
+from .base import Detector, RunConfig, as_tensor, check_ints, check_weights, latents, register
+
+
+def history_times(n: int, alpha: float, beta: float, end: float,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` times t in [alpha, end] with density proportional to exp(-beta t) (eq. 13),
+    by inverting the CDF F(t) = (1 - e^{-beta (t - alpha)}) / (1 - e^{-beta (end - alpha)});
+    beta = 0 gives the uniform law."""
+    if not end > alpha:
+        raise ValueError(f"the history needs end > alpha, got alpha={alpha}, end={end}")
+    u = torch.rand(n, generator=generator, dtype=torch.float64)
+    if beta == 0:
+        return (alpha + u * (end - alpha)).float()
+    return (alpha - torch.log1p(-u * (-math.expm1(-beta * (end - alpha)))) / beta).float()
+
+
+def average_state_dicts(states: list[dict], weights) -> dict:
+    """The weighted mean of several state dicts of one architecture (eq. 14); ``weights``
+    are normalised to sum to 1. Integer buffers (e.g. batch-norm counters) keep the first's."""
+    w = torch.as_tensor(weights, dtype=torch.float64)
+    if len(states) == 0 or len(w) != len(states) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"need one non-negative weight per state dict, with a positive sum; "
+                         f"got {len(states)} dicts and weights {w.tolist()}")
+    w = w / w.sum()
+    out = {}
+    for key, first in states[0].items():
+        if first.is_floating_point():
+            out[key] = sum(float(wi) * s[key].double() for wi, s in zip(w, states)).to(first.dtype)
+        else:
+            out[key] = first.clone()
+    return out
+
+
+def box_penalty(v: torch.Tensor) -> torch.Tensor:
+    """d(v, [-1, 1])^2 = max(0, |v| - 1)^2, elementwise (eq. 9)."""
+    return torch.relu(v.abs() - 1) ** 2
+
+
+def tv_loss(v_data: torch.Tensor, v_hist: torch.Tensor, lam: float) -> torch.Tensor:
+    """Eq. 10 from D's outputs on a data batch and an equally large P_Ghist batch: the box
+    term's expectation over the mixture (data + Ghist) / 2 is the mean over both batches."""
+    box = torch.cat([box_penalty(v_data), box_penalty(v_hist)]).mean()
+    return v_data.mean() - v_hist.mean() + lam * box
+
+
+class _Snapshots:
+    """The saved (t, G_t, D_t) states, in memory or in a directory. It has ``state_dict`` /
+    ``load_state_dict`` so that the training checkpoint keeps it and a resumed run goes on."""
+
+    def __init__(self, where: str | None):
+        self.dir = Path(where) if where else None
+        self.items: list[dict] = []  # {"t": epochs, "G": state or path, "D": state or path}
+
+    def add(self, t: float, G: torch.nn.Module, D: torch.nn.Module) -> None:
+        states = {k: {n: v.detach().cpu().clone() for n, v in m.state_dict().items()}
+                  for k, m in (("G", G), ("D", D))}
+        if self.dir:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            path = self.dir / f"save{len(self.items):05d}.pt"
+            torch.save(states, path)
+            self.items.append({"t": t, "path": str(path)})
+        else:
+            self.items.append({"t": t, **states})
+
+    def get(self, k: int, which: str) -> dict:
+        item = self.items[k]
+        return torch.load(item["path"], weights_only=True)[which] if "path" in item else item[which]
+
+    def times(self) -> torch.Tensor:
+        return torch.tensor([it["t"] for it in self.items])
+
+    def state_dict(self) -> dict:
+        return {"items": self.items}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.items = list(state["items"])
+
+
+@dataclass
+class HistoryADConfig(RunConfig):
+    epochs: int = 5                # WGAN-GP epochs (paper, MNIST: 5)
+    saves_per_epoch: int = 50      # (G_t, D_t) saves per epoch (paper: 50)
+    alpha: float = 1.0             # P_Ghist skips the first alpha epochs
+    beta: float = 3.0              # P_Ghist weighs time t by exp(-beta t)
+    lam: float = 10.0              # weight of the [-1, 1] box term of eq. 10
+    case: int = 1                  # 1: z ~ P_Z; 2: half the latents from the wider P_Z'
+    wide_sigma: float = 2.0        # standard deviation of P_Z' (case 2)
+    batch: int = 64
+    latent_dim: int | None = None  # None: the data's dimension on low-dim data, 100 on images
+    hidden: tuple = (128, 128)     # MLP widths on low-dimensional data
+    critic_steps: int = 5          # WGAN-GP critic steps per generator step
+    lr: float = 5e-4               # WGAN-GP Adam, decreasing linearly to 0 (paper: 5e-4)
+    tv_steps: int = 2000           # D_TV training steps
+    tv_lr: float = 1e-4
+    pool: int | None = None        # P_Ghist samples drawn once for D_TV; None: as many as data
+    g_offset: float = 0.0          # added to G's initial output (the paper's 1-D toy starts G off the data)
+    snapshot_dir: str | None = None  # None: keep the saves in CPU memory; a folder: on disk
+
+
+@register
+class HistoryAD(Detector):
+    """HistoryAD (eq. 2, 3, 10, 13, 14); ``score`` = D_TV(x), about -1 normal, +1 anomalous."""
+    name = "historyad"
+    Config = HistoryADConfig
+
+    @staticmethod
+    def validate(c: HistoryADConfig) -> None:
+        check_ints(c, epochs=1, saves_per_epoch=1, batch=2, critic_steps=1, tv_steps=0, every=1)
+        check_weights(c, "alpha", "beta", "lam")
+        if not c.alpha < c.epochs:
+            raise ValueError(f"alpha (epochs skipped, {c.alpha}) must be below epochs ({c.epochs})")
+        if c.case not in (1, 2):
+            raise ValueError(f"case must be 1 (z ~ P_Z) or 2 (half from the wider P_Z'), got {c.case!r}")
+        if not c.wide_sigma > 0 or not c.lr > 0 or not c.tv_lr > 0:
+            raise ValueError(f"wide_sigma, lr and tv_lr must be positive, got "
+                             f"{c.wide_sigma}, {c.lr}, {c.tv_lr}")
+        for key in ("latent_dim", "pool"):
+            if getattr(c, key) is not None:
+                check_ints(c, **{key: 1})
+
+    # -- networks on standardised data (as in OMASGAN)
+    def _resolve(self, shape: tuple) -> None:
+        self.shape = tuple(shape)
+        low = is_low_dim(math.prod(shape))
+        self.latent_dim = self.config.latent_dim or (math.prod(shape) if low else 100)
+        self.G, self.D, self.D_tv = self._generator(), self._critic(), self._critic()
+
+    def _critic(self) -> torch.nn.Module:
+        if len(self.shape) == 1:
+            return nets.mlp([self.shape[0], *self.config.hidden, 1], act=torch.nn.LeakyReLU)
+        return nets.conv_critic(self.shape)
+
+    def _generator(self) -> torch.nn.Module:
+        if len(self.shape) == 1:
+            return nets.mlp([self.latent_dim, *self.config.hidden, self.shape[0]])
+        return nets.conv_generator(self.latent_dim, self.shape)
+
+    def _modules(self):
+        return {k: getattr(self, k) for k in ("G", "D", "D_tv") if hasattr(self, k)}
+
+    def _extra_state(self):
+        return {"shape": self.shape, "loc": self.loc, "scale": self.scale}
+
+    def _load_extra_state(self, extra):
+        self._resolve(tuple(extra["shape"]))
+        self.loc, self.scale = extra["loc"], extra["scale"]
+
+    def _in(self, x):
+        return (x - self.loc) / self.scale
+
+    def _out(self, y):
+        return y * self.scale + self.loc
+
+    # -- training
+    def _fit(self, x: torch.Tensor) -> None:
+        c = self.config
+        train.seed(c.seed)
+        self._resolve(tuple(x.shape[1:]))
+        if is_low_dim(x[0].numel()):
+            self.loc, self.scale = x.mean(0), (x - x.mean(0)).pow(2).mean().sqrt()
+        else:
+            self.loc, self.scale = torch.zeros(x.shape[1:]), torch.tensor(1.0)
+        x = self._in(x)
+        if c.g_offset:
+            if len(self.shape) != 1:
+                raise ValueError(f"g_offset shifts an MLP generator's output; got image data {self.shape}")
+            with torch.no_grad():
+                self.G[-1].bias += c.g_offset / float(self.scale)
+        self._wgan(x)
+        self.fit_tv(x, standardised=True)
+
+    def _wgan(self, x: torch.Tensor) -> None:
+        """Step 1: the WGAN-GP, saving (G_t, D_t) ``saves_per_epoch`` times per epoch."""
+        c, n = self.config, self.config.batch
+        per_epoch = max(1, len(x) // n)
+        total = c.epochs * per_epoch
+        save_every = max(1, per_epoch // c.saves_per_epoch)
+        wgan = divergences.get("wgan-gp")  # critic_loss(D, P, Q) makes D high on P: P = G's samples
+        opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(0.5, 0.9))
+        opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(0.5, 0.9))
+        decay = lambda i: max(0.0, 1 - i / total)
+        sched = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (opt_g, opt_d)]
+        self.snapshots = _Snapshots(c.snapshot_dir)
+        z = lambda: torch.randn(n, self.latent_dim)
+
+        def step(i):
+            for _ in range(c.critic_steps):
+                loss_d = wgan.critic_loss(self.D, self.G(z()).detach(), x[torch.randint(len(x), (n,))])
+                opt_d.zero_grad(); loss_d.backward(); opt_d.step()
+            loss_g = self.D(self.G(z())).mean()  # eq. 2: G lowers D, which is low on data
+            opt_g.zero_grad(); loss_g.backward(); opt_g.step()
+            for s in sched:
+                s.step()
+            if (i + 1) % save_every == 0:
+                self.snapshots.add((i + 1) / per_epoch, self.G, self.D)
+            return {"critic": loss_d, "generator": loss_g}
+
+        ckpt = f"{c.checkpoint}.wgan.pt" if c.checkpoint else None
+        meta = {"method": self.name, "stage": "wgan", "seed": c.seed, "epochs": c.epochs, "batch": n,
+                "saves_per_epoch": c.saves_per_epoch, "lr": c.lr, "g_offset": c.g_offset,
+                "latent_dim": self.latent_dim, "hidden": list(c.hidden), "n": len(x)}
+        state = {"G": self.G, "D": self.D, "opt_g": opt_g, "opt_d": opt_d,
+                 "sched_g": sched[0], "sched_d": sched[1], "snapshots": self.snapshots}
+        hist = train.run(step, total, state=state, seed=c.seed, checkpoint=ckpt, every=c.every,
+                         desc="historyad wgan-gp", progress=c.progress, meta=meta)
+        self.history = {f"wgan/{k}": v for k, v in hist.items()}
+        self.G.eval().requires_grad_(False)
+
+    def _history_weights(self, alpha: float, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices of the saves inside [alpha, epochs] and their weights exp(-beta t)."""
+        t = self.snapshots.times()
+        keep = torch.nonzero((t >= alpha) & (t <= self.config.epochs)).reshape(-1)
+        if len(keep) == 0:
+            raise ValueError(f"no saved state lies in [alpha={alpha}, epochs={self.config.epochs}]")
+        return keep, torch.exp(-beta * (t[keep] - alpha))
+
+    @torch.no_grad()
+    def history_sample(self, n: int, seed: int | None = None, alpha: float | None = None,
+                       beta: float | None = None, standardised: bool = False):
+        """``n`` samples of P_Ghist (eq. 3, 13) and the time t of the state that drew each:
+        returns (x, t). ``alpha`` / ``beta`` default to the config's."""
+        c = self.config
+        alpha = c.alpha if alpha is None else alpha
+        beta = c.beta if beta is None else beta
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        t = history_times(n, alpha, beta, c.epochs, generator=g)
+        saved = self.snapshots.times()
+        # the last save at or before t (the first save if t falls before every save)
+        k = (torch.searchsorted(saved, t, right=True) - 1).clamp(min=0)
+        z = latents(n, self.latent_dim, None if seed is None else seed + 1)
+        if c.case == 2:
+            z[: n // 2] *= c.wide_sigma
+        G, out = copy.deepcopy(self.G).eval(), torch.empty(n, *self.shape)
+        for j in torch.unique(k).tolist():
+            rows = k == j
+            G.load_state_dict(self.snapshots.get(j, "G"))
+            out[rows] = G(z[rows])
+        return (out if standardised else self._out(out)), saved[k]
+
+    def fit_tv(self, x, alpha: float | None = None, beta: float | None = None,
+               lam: float | None = None, standardised: bool = False) -> "HistoryAD":
+        """Steps 2-3 again with other ``alpha``, ``beta`` or ``lam`` on the same WGAN history
+        (the lab's sliders): D_TV restarts from the weighted mean of the D_t and minimises
+        eq. 10 against a fresh P_Ghist pool. Changes the detector in place; returns it."""
+        c = self.config
+        alpha = c.alpha if alpha is None else alpha
+        beta = c.beta if beta is None else beta
+        lam = c.lam if lam is None else lam
+        if not getattr(self, "snapshots", None):
+            raise RuntimeError(f"{self.name}: fit_tv needs the WGAN history of fit(); "
+                               "a detector loaded from a file has none")
+        if not (alpha >= 0 and beta >= 0 and lam >= 0):
+            raise ValueError(f"alpha, beta and lam must be non-negative, got {alpha}, {beta}, {lam}")
+        self.alpha, self.beta, self.lam = alpha, beta, lam
+        x = as_tensor(x) if standardised else self._in(as_tensor(x))
+        keep, w = self._history_weights(alpha, beta)
+        train.seed(c.seed + 1)
+        self.D_tv.load_state_dict(average_state_dicts([self.snapshots.get(j, "D") for j in keep.tolist()], w))
+        self.D_tv.requires_grad_(True).train()
+        pool, _ = self.history_sample(c.pool or len(x), seed=c.seed + 2, alpha=alpha, beta=beta,
+                                      standardised=True)
+        opt = torch.optim.Adam(self.D_tv.parameters(), lr=c.tv_lr, betas=(0.5, 0.9))
+        n = c.batch
+
+        def step(i):
+            loss = tv_loss(self.D_tv(x[torch.randint(len(x), (n,))]).reshape(-1),
+                           self.D_tv(pool[torch.randint(len(pool), (n,))]).reshape(-1), lam)
+            opt.zero_grad(); loss.backward(); opt.step()
+            return {"L": loss}
+
+        hist = train.run(step, c.tv_steps, seed=c.seed + 3, desc="historyad D_TV",
+                         progress=c.progress)
+        self.history = {k: v for k, v in self.history.items() if not k.startswith("tv/")}
+        self.history.update({f"tv/{k}": v for k, v in hist.items()})
+        self.fitted = True
+        return self
+
+    def _score(self, x: torch.Tensor) -> torch.Tensor:
+        return self.D_tv(self._in(x)).reshape(-1)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """``n`` samples of the final generator G (in data units)."""
+        if not self.fitted:
+            raise RuntimeError(f"{self.name}: call fit() first")
+        return self._out(self.G.eval()(latents(n, self.latent_dim, seed)))
