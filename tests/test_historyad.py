@@ -106,3 +106,20 @@ def test_snapshots_on_disk_match_memory(tmp_path):
 def test_config_errors(config, match):
     with pytest.raises(ValueError, match=match):
         methods.make("historyad", **config)
+
+
+def test_optimal_tv_by_hand():
+    from adlib.methods.historyad import optimal_tv
+    d = optimal_tv([0.3, 0.1, 0.2], [0.1, 0.3, 0.2], lam=10.0)
+    # p_hist < p_data: -1 - 0.2 / (10 * 0.4); the reverse: +1 + 0.05; equal: 0
+    assert d.tolist() == pytest.approx([-1.05, 1.05, 0.0])
+
+
+def test_fewer_saves_per_epoch_use_every_kth_save(fitted):
+    x = TOY.sample(3000, seed=1)
+    fitted.fit_tv(x, saves_per_epoch=2)  # 10 made per epoch: every 5th
+    _, when = fitted.history_sample(2000, seed=0)
+    assert set(torch.unique(when).tolist()) <= {k / 2 for k in range(1, 21)}
+    with pytest.raises(ValueError, match="must divide the 10 made"):
+        fitted.fit_tv(x, saves_per_epoch=3)
+    fitted.fit_tv(x)  # back to all saves for the other tests

@@ -82,6 +82,14 @@ def tv_loss(v_data: torch.Tensor, v_hist: torch.Tensor, lam: float) -> torch.Ten
     return v_data.mean() - v_hist.mean() + lam * box
 
 
+def optimal_tv(p_data, p_hist, lam: float):
+    """The minimiser of eq. 10 at points with densities ``p_data`` and ``p_hist`` (eq. 11):
+    D* = sign(p_hist - p_data) + (p_hist - p_data) / (lam (p_hist + p_data))."""
+    p_data, p_hist = torch.as_tensor(p_data, dtype=torch.float64), torch.as_tensor(p_hist, dtype=torch.float64)
+    diff, total = p_hist - p_data, (p_hist + p_data).clamp_min(1e-300)
+    return torch.sign(diff) + diff / (lam * total)
+
+
 class _Snapshots:
     """The saved (t, G_t, D_t) states, in memory or in a directory. It has ``state_dict`` /
     ``load_state_dict`` so that the training checkpoint keeps it and a resumed run goes on."""
@@ -245,10 +253,16 @@ class HistoryAD(Detector):
         self.history = {f"wgan/{k}": v for k, v in hist.items()}
         self.G.eval().requires_grad_(False)
 
+    def _saves(self) -> torch.Tensor:
+        """Indices of the saves in use: every ``stride``-th (``fit_tv(saves_per_epoch=)``)."""
+        stride = getattr(self, "stride", 1)
+        return torch.arange(stride - 1, len(self.snapshots.items), stride)
+
     def _history_weights(self, alpha: float, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Indices of the saves inside [alpha, epochs] and their weights exp(-beta t)."""
+        """Indices of the saves in use inside [alpha, epochs] and their weights exp(-beta t)."""
         t = self.snapshots.times()
-        keep = torch.nonzero((t >= alpha) & (t <= self.config.epochs)).reshape(-1)
+        use = self._saves()
+        keep = use[(t[use] >= alpha) & (t[use] <= self.config.epochs)]
         if len(keep) == 0:
             raise ValueError(f"no saved state lies in [alpha={alpha}, epochs={self.config.epochs}]")
         return keep, torch.exp(-beta * (t[keep] - alpha))
@@ -263,9 +277,10 @@ class HistoryAD(Detector):
         beta = c.beta if beta is None else beta
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         t = history_times(n, alpha, beta, c.epochs, generator=g)
-        saved = self.snapshots.times()
-        # the last save at or before t (the first save if t falls before every save)
-        k = (torch.searchsorted(saved, t, right=True) - 1).clamp(min=0)
+        use = self._saves()
+        saved = self.snapshots.times()[use]
+        # the last save in use at or before t (the first one if t falls before every save)
+        k = use[(torch.searchsorted(saved, t, right=True) - 1).clamp(min=0)]
         z = latents(n, self.latent_dim, None if seed is None else seed + 1)
         if c.case == 2:
             z[: n // 2] *= c.wide_sigma
@@ -274,13 +289,16 @@ class HistoryAD(Detector):
             rows = k == j
             G.load_state_dict(self.snapshots.get(j, "G"))
             out[rows] = G(z[rows])
-        return (out if standardised else self._out(out)), saved[k]
+        return (out if standardised else self._out(out)), self.snapshots.times()[k]
 
     def fit_tv(self, x, alpha: float | None = None, beta: float | None = None,
-               lam: float | None = None, standardised: bool = False) -> "HistoryAD":
+               lam: float | None = None, saves_per_epoch: int | None = None,
+               standardised: bool = False) -> "HistoryAD":
         """Steps 2-3 again with other ``alpha``, ``beta`` or ``lam`` on the same WGAN history
         (the lab's sliders): D_TV restarts from the weighted mean of the D_t and minimises
-        eq. 10 against a fresh P_Ghist pool. Changes the detector in place; returns it."""
+        eq. 10 against a fresh P_Ghist pool. ``saves_per_epoch`` (a divisor of the config's)
+        uses only every k-th save, as if fewer had been made: the paper's ablation without
+        retraining the GAN. Changes the detector in place; returns it."""
         c = self.config
         alpha = c.alpha if alpha is None else alpha
         beta = c.beta if beta is None else beta
@@ -290,7 +308,11 @@ class HistoryAD(Detector):
                                "a detector loaded from a file has none")
         if not (alpha >= 0 and beta >= 0 and lam >= 0):
             raise ValueError(f"alpha, beta and lam must be non-negative, got {alpha}, {beta}, {lam}")
-        self.alpha, self.beta, self.lam = alpha, beta, lam
+        spe = saves_per_epoch or c.saves_per_epoch
+        if not (isinstance(spe, int) and spe >= 1 and c.saves_per_epoch % spe == 0):
+            raise ValueError(f"saves_per_epoch must divide the {c.saves_per_epoch} made in "
+                             f"training, got {saves_per_epoch!r}")
+        self.alpha, self.beta, self.lam, self.stride = alpha, beta, lam, c.saves_per_epoch // spe
         x = as_tensor(x) if standardised else self._in(as_tensor(x))
         keep, w = self._history_weights(alpha, beta)
         train.seed(c.seed + 1)
