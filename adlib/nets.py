@@ -45,3 +45,19 @@ def conv_critic(shape=(1, 28, 28), width: int = 64) -> nn.Sequential:
         nn.Conv2d(c, width, 4, 2, 1), nn.LeakyReLU(0.2),
         nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
         nn.Flatten(), nn.Linear(2 * width * (h // 4) ** 2, 1))
+
+
+def generator(latent_dim: int, shape, hidden=(128, 128)) -> nn.Module:
+    """A generator for data of ``shape``: an MLP with ``hidden`` widths for vectors (n,),
+    ``conv_generator`` for images (C, H, W)."""
+    if len(shape) == 1:
+        return mlp([latent_dim, *hidden, shape[0]])
+    return conv_generator(latent_dim, shape)
+
+
+def critic(shape, hidden=(128, 128)) -> nn.Module:
+    """A critic (one raw score per point) for data of ``shape``: a leaky-ReLU MLP for
+    vectors, ``conv_critic`` for images."""
+    if len(shape) == 1:
+        return mlp([shape[0], *hidden, 1], act=nn.LeakyReLU)
+    return conv_critic(shape)

@@ -86,6 +86,27 @@ def latents(n: int, dim: int, seed: int | None = None) -> torch.Tensor:
     return torch.randn(n, dim, generator=g)
 
 
+class Standardised:
+    """For detectors whose networks see standardised data: low-dimensional data are centred
+    and divided by one overall standard deviation (one number, so that distances keep their
+    shape); images, already in [-1, 1], are left as they are. ``_in`` maps data to the
+    networks' units, ``_out`` back; both ``loc`` and ``scale`` are saved with the detector."""
+
+    def _standardise(self, x: torch.Tensor) -> None:
+        from ..data import is_low_dim
+
+        if is_low_dim(x[0].numel()):
+            self.loc, self.scale = x.mean(0), (x - x.mean(0)).pow(2).mean().sqrt()
+        else:
+            self.loc, self.scale = torch.zeros(x.shape[1:]), torch.tensor(1.0)
+
+    def _in(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.loc) / self.scale
+
+    def _out(self, y: torch.Tensor) -> torch.Tensor:
+        return y * self.scale + self.loc
+
+
 class Detector:
     """Fit on normal data, then ``score(x)``: a 1-D tensor, higher = more anomalous.
 

@@ -37,7 +37,7 @@ import torch
 
 from .. import divergences, nets, train
 from ..data import is_low_dim
-from .base import Detector, RunConfig, as_tensor, check_ints, check_weights, latents, register
+from .base import Detector, RunConfig, Standardised, as_tensor, check_ints, check_weights, latents, register
 
 
 def history_times(n: int, alpha: float, beta: float, end: float,
@@ -145,7 +145,7 @@ class HistoryADConfig(RunConfig):
 
 
 @register
-class HistoryAD(Detector):
+class HistoryAD(Standardised, Detector):
     """HistoryAD (eq. 2, 3, 10, 13, 14); ``score`` = D_TV(x), about -1 normal, +1 anomalous."""
     name = "historyad"
     Config = HistoryADConfig
@@ -165,7 +165,7 @@ class HistoryAD(Detector):
             if getattr(c, key) is not None:
                 check_ints(c, **{key: 1})
 
-    # -- networks on standardised data (as in OMASGAN)
+    # -- networks (on standardised data: base.Standardised)
     def _resolve(self, shape: tuple) -> None:
         self.shape = tuple(shape)
         low = is_low_dim(math.prod(shape))
@@ -173,14 +173,10 @@ class HistoryAD(Detector):
         self.G, self.D, self.D_tv = self._generator(), self._critic(), self._critic()
 
     def _critic(self) -> torch.nn.Module:
-        if len(self.shape) == 1:
-            return nets.mlp([self.shape[0], *self.config.hidden, 1], act=torch.nn.LeakyReLU)
-        return nets.conv_critic(self.shape)
+        return nets.critic(self.shape, self.config.hidden)
 
     def _generator(self) -> torch.nn.Module:
-        if len(self.shape) == 1:
-            return nets.mlp([self.latent_dim, *self.config.hidden, self.shape[0]])
-        return nets.conv_generator(self.latent_dim, self.shape)
+        return nets.generator(self.latent_dim, self.shape, self.config.hidden)
 
     def _modules(self):
         return {k: getattr(self, k) for k in ("G", "D", "D_tv") if hasattr(self, k)}
@@ -192,21 +188,12 @@ class HistoryAD(Detector):
         self._resolve(tuple(extra["shape"]))
         self.loc, self.scale = extra["loc"], extra["scale"]
 
-    def _in(self, x):
-        return (x - self.loc) / self.scale
-
-    def _out(self, y):
-        return y * self.scale + self.loc
-
     # -- training
     def _fit(self, x: torch.Tensor) -> None:
         c = self.config
         train.seed(c.seed)
         self._resolve(tuple(x.shape[1:]))
-        if is_low_dim(x[0].numel()):
-            self.loc, self.scale = x.mean(0), (x - x.mean(0)).pow(2).mean().sqrt()
-        else:
-            self.loc, self.scale = torch.zeros(x.shape[1:]), torch.tensor(1.0)
+        self._standardise(x)
         x = self._in(x)
         if c.g_offset:
             if len(self.shape) != 1:

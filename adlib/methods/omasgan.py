@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from .. import divergences, nets, train
 from ..data import is_low_dim
 from ..boundary import scattering, set_distance
-from .base import Detector, RunConfig, as_tensor, check_ints, check_weights, latents, register
+from .base import Detector, RunConfig, Standardised, as_tensor, check_ints, check_weights, latents, register
 
 DEFAULTS_2D = {"mu": 8.0, "nu": 20.0, "Q": 4096, "N": 100, "latent_dim": 2}
 DEFAULTS_IMAGE = {"mu": 0.2, "nu": 0.3, "Q": 1024, "N": 256, "latent_dim": 128}
@@ -85,7 +85,7 @@ class OMASGANConfig(RunConfig):
 
 
 @register
-class OMASGAN(Detector):
+class OMASGAN(Standardised, Detector):
     """OMASGAN's Tasks 1-3 and J (eq. 2-6); ``score`` = J's logit, ``boundary`` = B(z)."""
     name = "omasgan"
     Config = OMASGANConfig
@@ -127,14 +127,10 @@ class OMASGAN(Detector):
 
     def _critic(self) -> torch.nn.Module:
         """A fresh critic (D, t, C and J all share this architecture)."""
-        if len(self.shape) == 1:  # vectors: MLPs; images: conv nets
-            return nets.mlp([self.shape[0], *self.config.hidden, 1], act=torch.nn.LeakyReLU)
-        return nets.conv_critic(self.shape)
+        return nets.critic(self.shape, self.config.hidden)
 
     def _generator(self) -> torch.nn.Module:
-        if len(self.shape) == 1:
-            return nets.mlp([self.latent_dim, *self.config.hidden, self.shape[0]])
-        return nets.conv_generator(self.latent_dim, self.shape)
+        return nets.generator(self.latent_dim, self.shape, self.config.hidden)
 
     def _resolve(self, shape: tuple) -> None:
         self._settings(shape)
@@ -150,22 +146,6 @@ class OMASGAN(Detector):
     def _load_extra_state(self, extra):
         self._resolve(tuple(extra["shape"]))
         self.loc, self.scale = extra["loc"], extra["scale"]
-
-    # -- the networks work on standardised data: low-dimensional data are centred and divided
-    # by one overall standard deviation (one number, so that distances keep their shape);
-    # images, already in [-1, 1], are left as they are. Without it the 2-D GANs of Task 1
-    # fit the bimodal toy (modes at x = -5 and +5) badly: the original GAN lost a mode.
-    def _standardise(self, x: torch.Tensor) -> None:
-        if is_low_dim(x[0].numel()):
-            self.loc, self.scale = x.mean(0), (x - x.mean(0)).pow(2).mean().sqrt()
-        else:
-            self.loc, self.scale = torch.zeros(x.shape[1:]), torch.tensor(1.0)
-
-    def _in(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.loc) / self.scale
-
-    def _out(self, y: torch.Tensor) -> torch.Tensor:
-        return y * self.scale + self.loc
 
     # -- training
     def _z(self, n: int) -> torch.Tensor:
