@@ -37,7 +37,7 @@ __all__ = [
 
 
 LOW_DIM = 16
-"""Data with at most this many features are treated like the 2-D toys (per-feature scaling,
+"""Data with at most this many features are treated like the 2-D toys (standardised inputs,
 small networks, densities used as they are); more features, like images."""
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from sklearn import metrics as skm
 
-__all__ = ["auroc", "auprc", "threshold_metrics", "best_f1", "boundary_precision",
+__all__ = ["auroc", "auprc", "threshold_metrics", "best_f1", "summary", "toy_report", "boundary_precision",
            "far_share", "mode_coverage", "boundary_report", "grid_mass", "grid_classification",
            "cluster_check", "mode_groups", "class_groups"]
 

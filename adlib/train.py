@@ -58,6 +58,15 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def update(opt: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """One gradient step of ``opt`` on ``loss`` (zero the gradients, backpropagate, step);
+    returns the loss, for the history."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def run(step: Callable[[int], dict], steps: int, *, state: dict | None = None,
         seed: int | None = 0, checkpoint: str | os.PathLike | None = None,
         every: int = 500, desc: str = "train", progress: bool = True,

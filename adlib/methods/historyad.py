@@ -219,10 +219,9 @@ class HistoryAD(Standardised, Detector):
 
         def step(i):
             for _ in range(c.critic_steps):
-                loss_d = wgan.critic_loss(self.D, self.G(z()).detach(), x[torch.randint(len(x), (n,))])
-                opt_d.zero_grad(); loss_d.backward(); opt_d.step()
-            loss_g = self.D(self.G(z())).mean()  # eq. 2: G lowers D, which is low on data
-            opt_g.zero_grad(); loss_g.backward(); opt_g.step()
+                loss_d = train.update(opt_d, wgan.critic_loss(self.D, self.G(z()).detach(),
+                                                              x[torch.randint(len(x), (n,))]))
+            loss_g = train.update(opt_g, self.D(self.G(z())).mean())  # eq. 2: G lowers D, low on data
             for s in sched:
                 s.step()
             if (i + 1) % save_every == 0:
@@ -313,8 +312,7 @@ class HistoryAD(Standardised, Detector):
         def step(i):
             loss = tv_loss(self.D_tv(x[torch.randint(len(x), (n,))]).reshape(-1),
                            self.D_tv(pool[torch.randint(len(pool), (n,))]).reshape(-1), lam)
-            opt.zero_grad(); loss.backward(); opt.step()
-            return {"L": loss}
+            return {"L": train.update(opt, loss)}
 
         hist = train.run(step, c.tv_steps, seed=c.seed + 3, desc="historyad D_TV",
                          progress=c.progress)

@@ -171,8 +171,7 @@ class OMASGAN(Standardised, Detector):
         self.history.update({f"{name}/{k}": v for k, v in hist.items()})
 
     def _fit(self, x: torch.Tensor) -> None:
-        train.seed(self.config.seed)
-        self._resolve(tuple(x.shape[1:]))
+        self._settings(tuple(x.shape[1:]))  # _train builds the networks, each from its seed
         self._standardise(x)
         self.history = {}
         self._train(self._in(x), first=0)
@@ -213,10 +212,8 @@ class OMASGAN(Standardised, Detector):
 
             def task1(i):
                 for _ in range(self.critic_steps):
-                    loss_d = self.div.critic_loss(self.D, batch(), self.G(self._z(n)).detach())
-                    opt_d.zero_grad(); loss_d.backward(); opt_d.step()
-                loss_g = self.div.generator_loss(self.D(self.G(self._z(n))))
-                opt_g.zero_grad(); loss_g.backward(); opt_g.step()
+                    loss_d = train.update(opt_d, self.div.critic_loss(self.D, batch(), self.G(self._z(n)).detach()))
+                loss_g = train.update(opt_g, self.div.generator_loss(self.D(self.G(self._z(n)))))
                 return {"critic": loss_d, "generator": loss_g}
 
             self.G.train()
@@ -225,22 +222,19 @@ class OMASGAN(Standardised, Detector):
 
         # Task 2: B from G, away from G in m, near G's samples in d, scattered by s
         self.t = fresh(1, self._critic)
-        self.B.load_state_dict(self.G.state_dict())
-        self.B.requires_grad_(True)
+        self.B = copy.deepcopy(self.G).requires_grad_(True)
         opt_b, opt_t = self._adam(self.B), self._adam(self.t)
 
         def task2(i):
             g = self.G(self._z(n))
             for _ in range(self.critic_steps):
-                loss_t = self.div.critic_loss(self.t, self.B(self._z(n)).detach(), g)
-                opt_t.zero_grad(); loss_t.backward(); opt_t.step()
+                train.update(opt_t, self.div.critic_loss(self.t, self.B(self._z(n)).detach(), g))
             z = self._z(n)
             b = self.B(z)
             m = self.div.estimate(self.t(b), self.t(g))
             d = set_distance(b, self.G(self._z(self.Q))).mean()
             s = scattering(z, b).mean()
-            loss = -m + self.mu * d + self.nu * s
-            opt_b.zero_grad(); loss.backward(); opt_b.step()
+            loss = train.update(opt_b, -m + self.mu * d + self.nu * s)
             return {"loss": loss, "m": m, "d": d, "s": s}
 
         self.B.train()
@@ -249,8 +243,7 @@ class OMASGAN(Standardised, Detector):
 
         # Task 3: G' and C with B's samples as negatives (eq. 5)
         self.C = fresh(2, self._critic)
-        self.G2.load_state_dict(self.G.state_dict())
-        self.G2.requires_grad_(True)
+        self.G2 = copy.deepcopy(self.G).requires_grad_(True)
         opt_g2, opt_c = self._adam(self.G2), self._adam(self.C)
         logc = lambda v: F.logsigmoid(v).mean()       # log C
         log1mc = lambda v: F.logsigmoid(-v).mean()    # log (1 - C)
@@ -260,9 +253,8 @@ class OMASGAN(Standardised, Detector):
                 b, g = self.B(self._z(n)), self.G(self._z(n))
             gain = (c.alpha * logc(self.C(batch())) + c.beta * log1mc(self.C(self.G2(self._z(n)).detach()))
                     + c.gamma * log1mc(self.C(b)) + c.delta * logc(self.C(g)))
-            opt_c.zero_grad(); (-gain).backward(); opt_c.step()
-            loss_g2 = -c.beta * logc(self.C(self.G2(self._z(n))))
-            opt_g2.zero_grad(); loss_g2.backward(); opt_g2.step()
+            train.update(opt_c, -gain)
+            loss_g2 = train.update(opt_g2, -c.beta * logc(self.C(self.G2(self._z(n)))))
             return {"C": -gain, "G2": loss_g2}
 
         self.G2.train()
@@ -279,7 +271,7 @@ class OMASGAN(Standardised, Detector):
             gain = (c.zeta * F.logsigmoid(-self.J(batch())).mean()
                     + (1 - c.zeta) * F.logsigmoid(-self.J(g2)).mean()
                     + F.logsigmoid(self.J(b)).mean())
-            opt_j.zero_grad(); (-gain).backward(); opt_j.step()
+            train.update(opt_j, -gain)
             return {"J": -gain}
 
         self._stage(3, final, {"J": self.J, "opt_j": opt_j})
