@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from sklearn import metrics as skm
 
-__all__ = ["auroc", "auprc", "threshold_metrics", "best_f1", "summary", "toy_report", "boundary_precision",
+__all__ = ["auroc", "auprc", "threshold_metrics", "best_f1", "minmax", "summary", "toy_report", "boundary_precision",
            "far_share", "mode_coverage", "boundary_report", "grid_mass", "grid_classification",
            "cluster_check", "mode_groups", "class_groups"]
 
@@ -67,6 +67,18 @@ def best_f1(y, scores) -> dict:
     f1 = 2 * prec[:-1] * rec[:-1] / np.maximum(prec[:-1] + rec[:-1], 1e-12)
     t = float(thr[int(np.argmax(f1))])
     return {"threshold": t, **threshold_metrics(y, s, t)}
+
+
+def minmax(scores) -> torch.Tensor:
+    """GANomaly's eq. 13: scale a *set* of scores to [0, 1], (s - min S) / (max S - min S).
+    The result depends on the whole set, so apply it to a finished set of scores, never
+    inside ``score`` (a point's score must not depend on its neighbours); AUROC and AUPRC
+    are unchanged by it."""
+    s = torch.as_tensor(scores, dtype=torch.float64).reshape(-1)
+    span = s.max() - s.min()
+    if not torch.isfinite(span):
+        raise ValueError("minmax needs finite scores")
+    return ((s - s.min()) / span if span > 0 else torch.zeros_like(s)).float()
 
 
 def summary(y, scores) -> dict:

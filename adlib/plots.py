@@ -60,6 +60,20 @@ def boundary(dist, samples, ax=None, eps: float = 0.01, data=None, n_data: int =
     return fig
 
 
+def history_cloud(dist, x, t, ax=None, n_data: int = 1500, title=None):
+    """HistoryAD's P_Ghist on a 2-D toy: the samples ``x`` coloured by the training time
+    ``t`` (epochs) of the generator state that drew each, over the toy's contours and data."""
+    fig, ax = _ax(ax, figsize=(6, 4.5))
+    density(dist, ax=ax)
+    d, s = _np(dist.sample(n_data, seed=0)), _np(x)
+    ax.scatter(d[:, 0], d[:, 1], s=2, c="0.35", alpha=0.5)
+    points = ax.scatter(s[:, 0], s[:, 1], s=4, c=_np(t), cmap="viridis", alpha=0.7)
+    fig.colorbar(points, ax=ax, label="t (epochs)")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
 def surface(score, bounds, ax=None, n: int = 150, points=None, title=None):
     """A 2-D score function as a heatmap over the box ``bounds`` (e.g. a detector's
     ``score``, higher = more anomalous), with optional ``points`` (e.g. the data) on top."""

@@ -6,6 +6,8 @@ retraining happens once, on release, never on every tick of a drag.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import math
 import traceback
@@ -118,6 +120,34 @@ def omasgan_boundary(det, x, split, dist, mu: float = 8.0, nu: float = 20.0,
 
 
 _OMASGAN: dict = {}  # (detector, divergence, mu, nu) -> refitted detector (kept alive)
+
+
+def historyad_tv(det, x, split, dist, alpha: float = 1.0, beta: float = 3.0, lam: float = 10.0,
+                 n: int = 2000, seed: int = 0):
+    """HistoryAD with other P_Ghist weights: a copy of the fitted detector ``det`` retrains
+    only D_TV (``fit_tv(x, alpha=, beta=, lam=)``) on the same WGAN history. Left: the
+    P_Ghist cloud coloured by time over the toy ``dist``; right: D_TV's score surface with
+    the AUROC on ``split``'s test set. ``det`` itself is left as it was. Returns the figure."""
+    key = (det, alpha, beta, lam)
+    if (alpha, beta, lam) == (det.alpha, det.beta, det.lam):
+        _HISTORYAD[key] = det
+    if key not in _HISTORYAD:
+        fresh = copy.deepcopy(det)
+        fresh.config = dataclasses.replace(fresh.config, progress=False)
+        _HISTORYAD[key] = fresh.fit_tv(x, alpha=alpha, beta=beta, lam=lam)
+    fitted = _HISTORYAD[key]
+    cloud, t = fitted.history_sample(n, seed=seed, alpha=alpha, beta=beta)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    plots.history_cloud(dist, cloud, t, ax=axes[0],
+                        title=f"P_Ghist: α={alpha:.3g}, β={beta:.3g}")
+    auc = metrics.auroc(split.test_y, fitted.score(split.test_x))
+    plots.surface(fitted.score, dist.bounds, ax=axes[1], points=x[:1500],
+                  title=f"D_TV (λ={lam:.3g}): AUROC {auc:.3f}")
+    fig.tight_layout()
+    return fig
+
+
+_HISTORYAD: dict = {}  # (detector, alpha, beta, lam) -> a copy with D_TV retrained (kept alive)
 
 
 def _draw(dist, samples, eps, head: str, report: dict, extra: str):

@@ -123,3 +123,39 @@ def test_fewer_saves_per_epoch_use_every_kth_save(fitted):
     with pytest.raises(ValueError, match="must divide the 10 made"):
         fitted.fit_tv(x, saves_per_epoch=3)
     fitted.fit_tv(x)  # back to all saves for the other tests
+
+
+def test_sample_at_picks_the_save_in_force_at_t(fitted):
+    # t = 2.05 epochs lies after the 20th save (t = 2.0) and before the 21st: the same G
+    assert torch.equal(fitted.sample_at(2.05, 50, seed=0), fitted.sample_at(2.0, 50, seed=0))
+    assert not torch.equal(fitted.sample_at(2.0, 50, seed=0), fitted.sample_at(9.0, 50, seed=0))
+    # before the first save: the first save; in data units (the late states sit on the modes at x = +-5)
+    assert torch.equal(fitted.sample_at(-1.0, 50, seed=0), fitted.sample_at(0.1, 50, seed=0))
+    assert fitted.sample_at(10.0, 2000, seed=0)[:, 0].abs().median() > 3
+
+
+def test_latent_interpolation_starts_and_ends_at_the_two_most_normal_latents(fitted):
+    s, x, scores = fitted.latent_interpolation(steps=5, candidates=200, seed=0)
+    assert s.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0] and x.shape == (5, 2)
+    lowest = fitted.score(fitted.sample(200, seed=0)).sort().values[:2]
+    assert sorted([scores[0].item(), scores[-1].item()]) == pytest.approx(lowest.tolist(), abs=1e-6)
+    assert torch.allclose(fitted.score(x), scores)  # the scores are D_TV's on those points
+
+
+def test_explorer_render_retrains_dtv_on_a_copy(fitted):
+    import matplotlib
+    matplotlib.use("Agg")
+    from adlib import widgets
+    split = data.toy_split(TOY, 300, 300, seed=0)
+    x = TOY.sample(3000, seed=1)
+    before = fitted.score(split.test_x)
+    fig = widgets.historyad_tv(fitted, x, split, TOY, alpha=1.0, beta=0.5, lam=10.0, n=300)
+    moved = widgets.historyad_tv(fitted, x, split, TOY, alpha=1.0, beta=4.0, lam=10.0, n=300)
+    assert "β=0.5" in fig.axes[0].get_title() and "β=4" in moved.axes[0].get_title()
+    # the redraw holds other samples and another surface; the fitted detector is untouched
+    cloud = lambda f: f.axes[0].collections[-1].get_offsets()
+    assert not (cloud(fig) == cloud(moved)).all()
+    surf = lambda f: [im for ax in f.axes for im in ax.get_images()][0].get_array()
+    assert not (surf(fig) == surf(moved)).all()
+    assert torch.equal(fitted.score(split.test_x), before)
+    assert widgets._HISTORYAD[fitted, 1.0, 0.5, 10.0] is fitted  # its own weights: no refit

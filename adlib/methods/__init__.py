@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from .base import REGISTRY, Detector, as_tensor
-from . import bdsg, historyad, omasgan, tailgan  # noqa: F401  (registers the methods)
+from . import anogan, bdsg, egbad, ganomaly, historyad, knn, omasgan, tailgan  # noqa: F401  (registers the methods)
 
 __all__ = ["make", "available", "load", "Detector", "as_tensor"]
 

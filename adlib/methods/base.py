@@ -106,12 +106,21 @@ class Standardised:
     def _out(self, y: torch.Tensor) -> torch.Tensor:
         return y * self.scale + self.loc
 
+    # saving: the data shape (the networks are rebuilt from it by ``_resolve``) and loc / scale
+    def _extra_state(self) -> dict:
+        return {"shape": self.shape, "loc": self.loc, "scale": self.scale}
+
+    def _load_extra_state(self, extra: dict) -> None:
+        self._resolve(tuple(extra["shape"]))
+        self.loc, self.scale = extra["loc"], extra["scale"]
+
 
 class Detector:
     """Fit on normal data, then ``score(x)``: a 1-D tensor, higher = more anomalous.
 
     Subclasses set ``name`` and ``Config`` (a dataclass with the papers' defaults) and
-    implement ``_fit``, ``_score`` and ``_modules`` (the networks to save).
+    implement ``_fit`` and ``_score``, and list their networks in ``networks`` (or override
+    ``_modules``) so that ``save`` stores them.
     """
     name = "detector"
     Config: type = None
@@ -157,14 +166,21 @@ class Detector:
         if hasattr(x, "test_x"):
             raise TypeError("score() takes the points to score, e.g. det.score(split.test_x), "
                             "not a whole Split")
-        for m in self._modules().values():
-            m.eval()
+        self.eval()
         x = as_tensor(x)
         return torch.cat([fn(x[i:i + batch_size]).cpu() for i in range(0, len(x), batch_size)])
 
+    def eval(self) -> "Detector":
+        """Put every network in eval mode (batch norm on running statistics); returns self."""
+        for m in self._modules().values():
+            m.eval()
+        return self
+
     # -- persistence
+    networks: tuple = ()  # names of the network attributes that ``save`` stores
+
     def _modules(self) -> dict[str, torch.nn.Module]:
-        return {}
+        return {k: getattr(self, k) for k in self.networks if hasattr(self, k)}
 
     def _extra_state(self) -> dict:
         return {}

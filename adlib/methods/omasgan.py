@@ -89,6 +89,7 @@ class OMASGAN(Standardised, Detector):
     """OMASGAN's Tasks 1-3 and J (eq. 2-6); ``score`` = J's logit, ``boundary`` = B(z)."""
     name = "omasgan"
     Config = OMASGANConfig
+    networks = ("G", "D", "B", "t", "G2", "C", "J")
 
     @staticmethod
     def validate(c: OMASGANConfig) -> None:
@@ -136,16 +137,6 @@ class OMASGAN(Standardised, Detector):
         self._settings(shape)
         self.G, self.B, self.G2 = self._generator(), self._generator(), self._generator()
         self.D, self.t, self.C, self.J = (self._critic() for _ in range(4))
-
-    def _modules(self):
-        return {k: getattr(self, k) for k in ("G", "D", "B", "t", "G2", "C", "J") if hasattr(self, k)}
-
-    def _extra_state(self):
-        return {"shape": self.shape, "loc": self.loc, "scale": self.scale}
-
-    def _load_extra_state(self, extra):
-        self._resolve(tuple(extra["shape"]))
-        self.loc, self.scale = extra["loc"], extra["scale"]
 
     # -- training
     def _z(self, n: int) -> torch.Tensor:

@@ -87,6 +87,7 @@ class TailGAN(Detector):
     """Tail generator T(z) trained with TailGAN's loss (eq. 6-7) on a learned flow p_g."""
     name = "tailgan"
     Config = TailGANConfig
+    networks = ("G", "T")
 
     @staticmethod
     def validate(cfg: TailGANConfig) -> None:
@@ -103,9 +104,6 @@ class TailGAN(Detector):
         check_batch(cfg)
         if cfg.lr is not None and not cfg.lr > 0:
             raise ValueError(f"lr must be positive, got {cfg.lr}")
-
-    def _modules(self):
-        return {k: getattr(self, k) for k in ("G", "T") if hasattr(self, k)}
 
     def _extra_state(self):
         return {"train_x": self.train_x, "shape": self.shape}

@@ -1,0 +1,132 @@
+"""AnoGAN (Schlegl et al. 2017; the survey's section 2.1, papers/gan_ad_survey_anogan_egbad_ganomaly.txt).
+
+1. **A GAN on normal data** (the original, JS, GAN: ``adlib.divergences.get("js")``): G maps
+   z ~ N(0, I) to data, a discriminator D tells data from G's samples.
+2. **At test time, a search in latent space** for each point x: Γ (``search_steps``)
+   gradient steps on z minimising (eq. 4-6)
+       L(z) = (1 - lam) ||x - G(z)||_1 + lam ||f(x) - f(G(z))||_1,
+   the residual loss plus the feature-matching discriminator loss, with f = D's last hidden
+   layer. (Eq. 6 of the survey writes the second weight as gamma; it is the lam of AnoGAN.)
+3. **Score** A(x) = L(z_Γ) (eq. 7): a normal point has a latent whose image matches it.
+
+The search is what makes AnoGAN slow: every test point costs Γ forward and backward passes
+through G and D (Γ = 500 in the paper). It is batch-independent: each point's loss depends
+only on its own z, Adam's update is elementwise, every search starts from z = 0 (the prior's
+mode) and G and D run in eval mode, so a point's score does not depend on its neighbours in
+the batch (tested).
+
+Defaults: DCGAN's Adam (lr 2e-4, betas 0.5 / 0.999) for the GAN; lam = 0.1 (AnoGAN);
+Adam with lr 0.01 for the latent search (the paper does not state it).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .. import divergences, nets, train
+from ..data import is_low_dim
+from .base import Detector, RunConfig, Standardised, check_ints, check_weights, latents, register
+
+
+@dataclass
+class AnoGANConfig(RunConfig):
+    steps: int = 3000              # GAN training steps (one D and one G update each)
+    batch: int = 64
+    lr: float = 2e-4               # GAN Adam (DCGAN)
+    latent_dim: int | None = None  # None: the data's dimension on low-dim data, 100 on images
+    hidden: tuple = (128, 128)     # MLP widths on low-dimensional data
+    search_steps: int = 500        # Γ: latent-search steps per test point (AnoGAN: 500)
+    lam: float = 0.1               # λ: weight of the feature-matching term (AnoGAN: 0.1)
+    search_lr: float = 0.01        # Adam's step size in the latent search
+
+
+@register
+class AnoGAN(Standardised, Detector):
+    """AnoGAN: GAN + test-time latent search; ``score`` = L(z_Γ) (eq. 4-7)."""
+    name = "anogan"
+    Config = AnoGANConfig
+    networks = ("G", "D")
+
+    @staticmethod
+    def validate(c: AnoGANConfig) -> None:
+        check_ints(c, steps=0, batch=2, search_steps=0, every=1)
+        check_weights(c, "lam")
+        if not c.lam <= 1:
+            raise ValueError(f"lam weighs two terms as (1 - lam, lam): it must lie in [0, 1], got {c.lam}")
+        if not (c.lr > 0 and c.search_lr > 0):
+            raise ValueError(f"lr and search_lr must be positive, got {c.lr}, {c.search_lr}")
+        if c.latent_dim is not None:
+            check_ints(c, latent_dim=1)
+
+    def _resolve(self, shape: tuple) -> None:
+        self.shape = tuple(shape)
+        low = is_low_dim(math.prod(shape))
+        self.latent_dim = self.config.latent_dim or (math.prod(shape) if low else 100)
+        self.G = nets.generator(self.latent_dim, self.shape, self.config.hidden)
+        self.D = nets.critic(self.shape, self.config.hidden)
+
+    def _fit(self, x: torch.Tensor) -> None:
+        c, n = self.config, self.config.batch
+        train.seed(c.seed)
+        self._resolve(tuple(x.shape[1:]))
+        self._standardise(x)
+        x = self._in(x)
+        js = divergences.get("js")
+        opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(0.5, 0.999))
+        z = lambda: torch.randn(n, self.latent_dim)
+
+        def step(i):
+            loss_d = train.update(opt_d, js.critic_loss(self.D, x[torch.randint(len(x), (n,))], self.G(z()).detach()))
+            loss_g = train.update(opt_g, js.generator_loss(self.D(self.G(z()))))
+            return {"discriminator": loss_d, "generator": loss_g}
+
+        meta = {"method": self.name, "seed": c.seed, "steps": c.steps, "batch": n, "lr": c.lr,
+                "latent_dim": self.latent_dim, "hidden": list(c.hidden), "n": len(x)}
+        self.G.train()
+        self.history = train.run(step, c.steps, state={"G": self.G, "D": self.D, "opt_g": opt_g, "opt_d": opt_d},
+                                 seed=c.seed, checkpoint=c.checkpoint, every=c.every, desc="anogan gan",
+                                 progress=c.progress, meta=meta)
+        self.G.eval().requires_grad_(False)
+        self.D.eval().requires_grad_(False)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x): D's last hidden layer, flattened (networks' units)."""
+        return self.D[:-1](x).flatten(1)
+
+    def _loss(self, x, fx, z, lam):
+        g = self.G(z)
+        residual = (x - g).abs().flatten(1).sum(1)
+        return (1 - lam) * residual + lam * (fx - self.features(g)).abs().sum(1)
+
+    def search(self, x, search_steps: int | None = None, lam: float | None = None):
+        """The latent search for the points ``x`` (data units): returns (z_Γ, L(z_Γ)).
+        ``search_steps`` / ``lam`` default to the config's (the lab's sliders change them)."""
+        c = self.config
+        steps = c.search_steps if search_steps is None else search_steps
+        lam = c.lam if lam is None else lam
+        x = self._in(torch.as_tensor(x).float())
+        self.G.requires_grad_(False), self.D.requires_grad_(False)  # only z moves
+        with torch.enable_grad():
+            fx = self.features(x).detach()
+            z = torch.zeros(len(x), self.latent_dim, requires_grad=True)
+            opt = torch.optim.Adam([z], lr=c.search_lr)
+            for _ in range(steps):
+                train.update(opt, self._loss(x, fx, z, lam).sum())  # a sum: each z_i sees only its own loss
+        with torch.no_grad():
+            return z.detach(), self._loss(x, fx, z, lam)
+
+    def _score(self, x: torch.Tensor) -> torch.Tensor:
+        return self.search(x)[1]
+
+    @torch.no_grad()
+    def reconstruct(self, x) -> torch.Tensor:
+        """G(z_Γ) for the points ``x``, in data units: what the search found."""
+        z, _ = self.search(x)
+        return self._out(self.G(z))
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        return self._out(self.G.eval()(latents(n, self.latent_dim, seed)))

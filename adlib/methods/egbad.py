@@ -1,0 +1,146 @@
+"""EGBAD: efficient GAN-based anomaly detection with a BiGAN (Zenati et al. 2018; the
+survey's section 2.2, papers/gan_ad_survey_anogan_egbad_ganomaly.txt).
+
+A BiGAN learns an encoder E (x -> z) together with the generator G (z -> x): the
+discriminator sees *pairs* D(x, z) (``adlib.nets.JointCritic``) and plays (eq. 3)
+
+    min_{G, E} max_D  E_x[log D(x, E(x))] + E_z[log(1 - D(G(z), z))],
+
+so that at the optimum E inverts G. No latent search at test time (AnoGAN's cost): the
+score of x is one pass,
+
+    A(x) = alpha ||x - G(E(x))||_1 + (1 - alpha) L_D(x),
+
+with L_D = "bce": the cross-entropy of D(x, E(x)) against "real", or "fm": the feature
+distance ||f(x, E(x)) - f(G(E(x)), E(x))||_1, f = D's joint hidden layer. alpha = 0.9
+(Zenati et al.).
+
+Training variants compared in the survey: the G/E loss ``generator_loss="bce"`` (the flipped
+labels of the BiGAN game) or ``"fm"`` (G matches the batch mean of D's features on real
+pairs; E keeps its BCE term), and an optional residual loss ``residual`` * ||x - G(E(x))||_1
+added to the G/E loss. ``score_loss`` picks L_D at test time ("bce" or "fm").
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .. import nets, train
+from ..data import is_low_dim
+from .base import Detector, RunConfig, Standardised, check_ints, check_weights, latents, register
+
+LOSSES = ("bce", "fm")
+
+
+@dataclass
+class EGBADConfig(RunConfig):
+    steps: int = 3000              # training steps (one D and one G/E update each)
+    batch: int = 64
+    lr: float = 2e-4               # Adam, betas 0.5 / 0.999
+    latent_dim: int | None = None  # None: the data's dimension on low-dim data, 100 on images
+    hidden: tuple = (128, 128)     # MLP widths on low-dimensional data
+    generator_loss: str = "bce"    # G/E training loss: "bce" or "fm" (feature matching)
+    residual: float = 0.0          # weight of the residual loss ||x - G(E(x))||_1 in training (0: off)
+    score_loss: str = "bce"        # L_D in the score: "bce" or "fm"
+    alpha: float = 0.9             # score weight of the reconstruction (Zenati et al.: 0.9)
+
+
+@register
+class EGBAD(Standardised, Detector):
+    """EGBAD (BiGAN); ``score`` = alpha ||x - G(E(x))||_1 + (1 - alpha) L_D(x)."""
+    name = "egbad"
+    Config = EGBADConfig
+    networks = ("G", "E", "D")
+
+    @staticmethod
+    def validate(c: EGBADConfig) -> None:
+        check_ints(c, steps=0, batch=2, every=1)
+        check_weights(c, "residual", "alpha")
+        for key in ("generator_loss", "score_loss"):
+            if getattr(c, key) not in LOSSES:
+                raise ValueError(f"unknown {key} {getattr(c, key)!r}; allowed: {LOSSES}")
+        if not c.alpha <= 1:
+            raise ValueError(f"alpha weighs two terms as (alpha, 1 - alpha): it must lie in [0, 1], got {c.alpha}")
+        if not c.lr > 0:
+            raise ValueError(f"lr must be positive, got {c.lr}")
+        if c.latent_dim is not None:
+            check_ints(c, latent_dim=1)
+
+    def _resolve(self, shape: tuple) -> None:
+        c = self.config
+        self.shape = tuple(shape)
+        low = is_low_dim(math.prod(shape))
+        self.latent_dim = c.latent_dim or (math.prod(shape) if low else 100)
+        self.G = nets.generator(self.latent_dim, self.shape, c.hidden)
+        self.E = nets.encoder(self.shape, self.latent_dim, c.hidden)
+        self.D = nets.JointCritic(self.shape, self.latent_dim, c.hidden, width=c.hidden[-1] if low else 512)
+
+    def _fit(self, x: torch.Tensor) -> None:
+        c, n = self.config, self.config.batch
+        train.seed(c.seed)
+        self._resolve(tuple(x.shape[1:]))
+        self._standardise(x)
+        x = self._in(x)
+        opt_ge = torch.optim.Adam([*self.G.parameters(), *self.E.parameters()], lr=c.lr, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(0.5, 0.999))
+        bce = F.binary_cross_entropy_with_logits
+
+        def step(i):
+            xb, z = x[torch.randint(len(x), (n,))], torch.randn(n, self.latent_dim)
+            ex, gz = self.E(xb), self.G(z)
+            real, fake = self.D(xb, ex.detach()), self.D(gz.detach(), z)
+            loss_d = train.update(opt_d, bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake)))
+            real, fake = self.D(xb, ex), self.D(gz, z)
+            loss_e = bce(real, torch.zeros_like(real))  # E: make real pairs look generated
+            if c.generator_loss == "bce":
+                loss_g = bce(fake, torch.ones_like(fake))
+            else:  # feature matching on the batch means of D's joint features
+                loss_g = (self.D.features(xb, ex).detach().mean(0) - self.D.features(gz, z).mean(0)).pow(2).mean()
+            loss = loss_e + loss_g
+            if c.residual:
+                loss = loss + c.residual * (xb - self.G(ex)).abs().flatten(1).mean(1).mean()
+            return {"discriminator": loss_d, "generator+encoder": train.update(opt_ge, loss)}
+
+        meta = {"method": self.name, "seed": c.seed, "steps": c.steps, "batch": n, "lr": c.lr,
+                "latent_dim": self.latent_dim, "hidden": list(c.hidden), "n": len(x),
+                "generator_loss": c.generator_loss, "residual": c.residual}
+        for m in self._modules().values():
+            m.train()
+        state = {**self._modules(), "opt_ge": opt_ge, "opt_d": opt_d}
+        self.history = train.run(step, c.steps, state=state, seed=c.seed, checkpoint=c.checkpoint,
+                                 every=c.every, desc="egbad", progress=c.progress, meta=meta)
+        self.eval()
+
+    def _parts(self, x: torch.Tensor) -> torch.Tensor:
+        """Per point (data units in), the reconstruction term ||x - G(E(x))||_1 and L_D."""
+        xs = self._in(x)
+        ex = self.E(xs)
+        rec = self.G(ex)
+        if self.config.score_loss == "bce":
+            logit = self.D(xs, ex).reshape(-1)
+            disc = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit), reduction="none")
+        else:
+            disc = (self.D.features(xs, ex) - self.D.features(rec, ex)).abs().sum(1)
+        return torch.stack([(xs - rec).abs().flatten(1).sum(1), disc], 1)
+
+    def score_parts(self, x) -> dict:
+        """The two terms of the score for the points ``x``: {"reconstruction", "discriminator"}."""
+        both = self._batched(self._parts, x, 4096)
+        return {"reconstruction": both[:, 0], "discriminator": both[:, 1]}
+
+    def _score(self, x: torch.Tensor) -> torch.Tensor:
+        rec, disc = self._parts(x).unbind(1)
+        return self.config.alpha * rec + (1 - self.config.alpha) * disc
+
+    @torch.no_grad()
+    def reconstruct(self, x) -> torch.Tensor:
+        """G(E(x)) in data units, in eval mode."""
+        self.eval()
+        return self._out(self.G(self.E(self._in(torch.as_tensor(x).float()))))
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        return self._out(self.G.eval()(latents(n, self.latent_dim, seed)))

@@ -1,0 +1,118 @@
+"""GANomaly (Akcay et al. 2018; the survey's section 2.3, papers/gan_ad_survey_anogan_egbad_ganomaly.txt).
+
+The generator is an encoder-decoder-encoder: G_E maps x to z, G_D maps z to the
+reconstruction x^ = G(x) = G_D(G_E(x)), and a second encoder E maps x^ to z^. A
+discriminator D (BCE, the original GAN) tells x from x^. The generator minimises (eq. 8-11)
+
+    L = w_adv L_adv + w_con L_con + w_enc L_enc,
+    L_adv = ||f(x) - f(G(x))||_2   (feature matching, f = D's last hidden layer),
+    L_con = ||x - G(x)||_1          (the reconstruction),
+    L_enc = ||G_E(x) - E(G(x))||_2  (the latent consistency),
+
+with GANomaly's weights 1, 50, 1. As in the authors' code the norms are taken as means over
+elements (squared for L_adv and L_enc), which only rescales the weights. The anomaly score
+(eq. 12) is A(x) = ||G_E(x) - E(G(x))||_2: a normal image is encoded, decoded and re-encoded
+to the same code; an anomaly is decoded into something normal-looking, whose code differs.
+
+Eq. 13 min-max scales the scores over the *test set*: ``adlib.metrics.minmax(scores)`` does
+that on a set you choose. ``score`` itself never does: a point's score must not depend on
+the other points it is scored with (a pitfall of the public code, METHODS.md), and AUROC
+and AUPRC do not change under that scaling anyway. Inference runs in eval mode (the
+decoder's batch norm uses its running statistics), and no checkpoint is chosen on test labels.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .. import divergences, nets, train
+from ..data import is_low_dim
+from .base import Detector, RunConfig, Standardised, check_ints, check_weights, register
+
+
+@dataclass
+class GANomalyConfig(RunConfig):
+    steps: int = 3000              # training steps (one D and one generator update each)
+    batch: int = 64
+    lr: float = 2e-4               # Adam, betas 0.5 / 0.999 (GANomaly)
+    latent_dim: int | None = None  # None: the data's dimension on low-dim data, 100 on images
+    hidden: tuple = (128, 128)     # MLP widths on low-dimensional data
+    w_adv: float = 1.0             # weight of the feature-matching adversarial loss
+    w_con: float = 50.0            # weight of the L1 reconstruction (contextual) loss
+    w_enc: float = 1.0             # weight of the latent (encoder) loss
+
+
+@register
+class GANomaly(Standardised, Detector):
+    """GANomaly: encoder-decoder-encoder generator; ``score`` = ||G_E(x) - E(G(x))||_2 (eq. 12)."""
+    name = "ganomaly"
+    Config = GANomalyConfig
+    networks = ("G_E", "G_D", "E", "D")
+
+    @staticmethod
+    def validate(c: GANomalyConfig) -> None:
+        check_ints(c, steps=0, batch=2, every=1)
+        check_weights(c, "w_adv", "w_con", "w_enc")
+        if not c.lr > 0:
+            raise ValueError(f"lr must be positive, got {c.lr}")
+        if c.latent_dim is not None:
+            check_ints(c, latent_dim=1)
+
+    def _resolve(self, shape: tuple) -> None:
+        c = self.config
+        self.shape = tuple(shape)
+        self.latent_dim = c.latent_dim or (math.prod(shape) if is_low_dim(math.prod(shape)) else 100)
+        self.G_E = nets.encoder(self.shape, self.latent_dim, c.hidden)
+        self.G_D = nets.generator(self.latent_dim, self.shape, c.hidden)
+        self.E = nets.encoder(self.shape, self.latent_dim, c.hidden)
+        self.D = nets.critic(self.shape, c.hidden)
+
+    def forward(self, x: torch.Tensor):
+        """(z, x^, z^) for standardised ``x``."""
+        z = self.G_E(x)
+        x_hat = self.G_D(z)
+        return z, x_hat, self.E(x_hat)
+
+    def _fit(self, x: torch.Tensor) -> None:
+        c, n = self.config, self.config.batch
+        train.seed(c.seed)
+        self._resolve(tuple(x.shape[1:]))
+        self._standardise(x)
+        x = self._in(x)
+        js = divergences.get("js")
+        gen = [*self.G_E.parameters(), *self.G_D.parameters(), *self.E.parameters()]
+        opt_g = torch.optim.Adam(gen, lr=c.lr, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(0.5, 0.999))
+        f = self.D[:-1]
+
+        def step(i):
+            xb = x[torch.randint(len(x), (n,))]
+            z, x_hat, z_hat = self.forward(xb)
+            adv = (f(xb).detach() - f(x_hat)).pow(2).mean()
+            con = (xb - x_hat).abs().mean()
+            enc = (z - z_hat).pow(2).mean()
+            loss_g = train.update(opt_g, c.w_adv * adv + c.w_con * con + c.w_enc * enc)
+            loss_d = train.update(opt_d, js.critic_loss(self.D, xb, x_hat.detach()))
+            return {"generator": loss_g, "adv": adv, "con": con, "enc": enc, "discriminator": loss_d}
+
+        meta = {"method": self.name, "seed": c.seed, "steps": c.steps, "batch": n, "lr": c.lr,
+                "latent_dim": self.latent_dim, "hidden": list(c.hidden), "n": len(x),
+                "weights": [c.w_adv, c.w_con, c.w_enc]}
+        for m in self._modules().values():
+            m.train()
+        state = {**self._modules(), "opt_g": opt_g, "opt_d": opt_d}
+        self.history = train.run(step, c.steps, state=state, seed=c.seed, checkpoint=c.checkpoint,
+                                 every=c.every, desc="ganomaly", progress=c.progress, meta=meta)
+        self.eval()
+
+    def _score(self, x: torch.Tensor) -> torch.Tensor:
+        z, _, z_hat = self.forward(self._in(x))
+        return (z - z_hat).norm(dim=1)
+
+    @torch.no_grad()
+    def reconstruct(self, x) -> torch.Tensor:
+        """G(x) = G_D(G_E(x)) in data units, in eval mode."""
+        self.eval()
+        return self._out(self.forward(self._in(torch.as_tensor(x).float()))[1])
