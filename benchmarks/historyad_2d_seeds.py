@@ -19,7 +19,8 @@ from pathlib import Path
 import adlib
 
 LAB04 = {"epochs": 10, "saves_per_epoch": 10, "batch": 32, "momentum": 0.9, "alpha": 1.0, "beta": 0.5,
-         "lam": 10.0, "case": 2, "tv_steps": 4000, "tv_lr": 1e-3, "pool": 20000}  # the toy settings of notebooks/04_historyad.ipynb
+         "lam": 10.0, "case": 2, "tv_steps": 4000, "tv_lr": 1e-3, "pool": 20000,
+         "hidden": (256, 256)}  # the toy settings of notebooks/04_historyad.ipynb
 
 
 def one(seed: int, toy_name: str, n_train: int, config: dict) -> dict:

@@ -79,7 +79,7 @@ def test_lab04_quick_history_detector_separates_the_data(tmp_path, monkeypatch):
     m = _execute("04_historyad.ipynb", "lab04", tmp_path, monkeypatch, seed=0)
     assert m["_meta"]["quick"] is True and m["config"]["mnist_epochs"] == 2
     # 2-D bimodal at the lab's toy settings (quick mode only halves the test set): quick 0.993
-    # (far 0.997, near 0.989); at full size 0.990 +- 0.001 over seeds 0-2 (benchmarks/historyad_2d_seeds.py)
+    # (far 0.997, near 0.989); full test set 0.992 +- 0.001 over seeds 0-2 (benchmarks/historyad_2d_seeds.py)
     assert m["auroc_2d"] >= 0.985 and m["auroc_2d_near"] > 0.97
     # D_TV follows eq. 11's optimum on the 1-D toy where the densities have mass (quick: 0.017)
     assert m["toy1d_gap"] < 0.2

@@ -20,13 +20,11 @@ Adam with lr 0.01 for the latent search (the paper does not state it).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from .. import divergences, nets, train
-from ..data import is_low_dim
 from .base import Detector, RunConfig, Standardised, check_ints, check_weights, latents, register
 
 
@@ -61,18 +59,13 @@ class AnoGAN(Standardised, Detector):
             check_ints(c, latent_dim=1)
 
     def _resolve(self, shape: tuple) -> None:
-        self.shape = tuple(shape)
-        low = is_low_dim(math.prod(shape))
-        self.latent_dim = self.config.latent_dim or (math.prod(shape) if low else 100)
+        self._latent(shape)
         self.G = nets.generator(self.latent_dim, self.shape, self.config.hidden)
         self.D = nets.critic(self.shape, self.config.hidden)
 
     def _fit(self, x: torch.Tensor) -> None:
         c, n = self.config, self.config.batch
-        train.seed(c.seed)
-        self._resolve(tuple(x.shape[1:]))
-        self._standardise(x)
-        x = self._in(x)
+        x = self._start(x)
         js = divergences.get("js")
         opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(0.5, 0.999))

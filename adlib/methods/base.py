@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import torch
@@ -105,6 +106,26 @@ class Standardised:
 
     def _out(self, y: torch.Tensor) -> torch.Tensor:
         return y * self.scale + self.loc
+
+    def _latent(self, shape) -> bool:
+        """Set ``shape`` and ``latent_dim``: the config's, else the data's dimension on
+        low-dimensional data and 100 on images. Returns whether the data are low-dimensional."""
+        from ..data import is_low_dim
+
+        self.shape = tuple(shape)
+        low = is_low_dim(math.prod(self.shape))
+        self.latent_dim = self.config.latent_dim or (math.prod(self.shape) if low else 100)
+        return low
+
+    def _start(self, x: torch.Tensor) -> torch.Tensor:
+        """A fit's first steps: seed, build the networks for x's shape (``_resolve``), learn
+        loc / scale; returns x in the networks' units."""
+        from .. import train
+
+        train.seed(self.config.seed)
+        self._resolve(tuple(x.shape[1:]))
+        self._standardise(x)
+        return self._in(x)
 
     # saving: the data shape (the networks are rebuilt from it by ``_resolve``) and loc / scale
     def _extra_state(self) -> dict:

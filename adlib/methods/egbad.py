@@ -22,14 +22,12 @@ added to the G/E loss. ``score_loss`` picks L_D at test time ("bce" or "fm").
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from .. import nets, train
-from ..data import is_low_dim
 from .base import Detector, RunConfig, Standardised, check_ints, check_weights, latents, register
 
 LOSSES = ("bce", "fm")
@@ -71,19 +69,14 @@ class EGBAD(Standardised, Detector):
 
     def _resolve(self, shape: tuple) -> None:
         c = self.config
-        self.shape = tuple(shape)
-        low = is_low_dim(math.prod(shape))
-        self.latent_dim = c.latent_dim or (math.prod(shape) if low else 100)
+        low = self._latent(shape)
         self.G = nets.generator(self.latent_dim, self.shape, c.hidden)
         self.E = nets.encoder(self.shape, self.latent_dim, c.hidden)
         self.D = nets.JointCritic(self.shape, self.latent_dim, c.hidden, width=c.hidden[-1] if low else 512)
 
     def _fit(self, x: torch.Tensor) -> None:
         c, n = self.config, self.config.batch
-        train.seed(c.seed)
-        self._resolve(tuple(x.shape[1:]))
-        self._standardise(x)
-        x = self._in(x)
+        x = self._start(x)
         opt_ge = torch.optim.Adam([*self.G.parameters(), *self.E.parameters()], lr=c.lr, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(0.5, 0.999))
         bce = F.binary_cross_entropy_with_logits

@@ -22,13 +22,11 @@ decoder's batch norm uses its running statistics), and no checkpoint is chosen o
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from .. import divergences, nets, train
-from ..data import is_low_dim
 from .base import Detector, RunConfig, Standardised, check_ints, check_weights, register
 
 
@@ -62,8 +60,7 @@ class GANomaly(Standardised, Detector):
 
     def _resolve(self, shape: tuple) -> None:
         c = self.config
-        self.shape = tuple(shape)
-        self.latent_dim = c.latent_dim or (math.prod(shape) if is_low_dim(math.prod(shape)) else 100)
+        self._latent(shape)
         self.G_E = nets.encoder(self.shape, self.latent_dim, c.hidden)
         self.G_D = nets.generator(self.latent_dim, self.shape, c.hidden)
         self.E = nets.encoder(self.shape, self.latent_dim, c.hidden)
@@ -77,10 +74,7 @@ class GANomaly(Standardised, Detector):
 
     def _fit(self, x: torch.Tensor) -> None:
         c, n = self.config, self.config.batch
-        train.seed(c.seed)
-        self._resolve(tuple(x.shape[1:]))
-        self._standardise(x)
-        x = self._in(x)
+        x = self._start(x)
         js = divergences.get("js")
         gen = [*self.G_E.parameters(), *self.G_D.parameters(), *self.E.parameters()]
         opt_g = torch.optim.Adam(gen, lr=c.lr, betas=(0.5, 0.999))

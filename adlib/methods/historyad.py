@@ -41,7 +41,6 @@ from pathlib import Path
 import torch
 
 from .. import divergences, nets, train
-from ..data import is_low_dim
 from .base import Detector, RunConfig, Standardised, as_tensor, check_ints, check_weights, latents, register
 
 
@@ -176,9 +175,7 @@ class HistoryAD(Standardised, Detector):
 
     # -- networks (on standardised data: base.Standardised)
     def _resolve(self, shape: tuple) -> None:
-        self.shape = tuple(shape)
-        low = is_low_dim(math.prod(shape))
-        self.latent_dim = self.config.latent_dim or (math.prod(shape) if low else 100)
+        self._latent(shape)
         self.G, self.D, self.D_tv = self._generator(), self._critic(), self._critic()
 
     def _critic(self) -> torch.nn.Module:
@@ -197,10 +194,7 @@ class HistoryAD(Standardised, Detector):
     # -- training
     def _fit(self, x: torch.Tensor) -> None:
         c = self.config
-        train.seed(c.seed)
-        self._resolve(tuple(x.shape[1:]))
-        self._standardise(x)
-        x = self._in(x)
+        x = self._start(x)
         if c.g_offset:
             if len(self.shape) != 1:
                 raise ValueError(f"g_offset shifts an MLP generator's output; got image data {self.shape}")
