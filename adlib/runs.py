@@ -84,6 +84,18 @@ def read(name: str) -> dict:
     return {k: v for k, v in json.loads(path.read_text()).items() if k != "_meta"}
 
 
+def mean_sd(rows: list[dict]) -> dict:
+    """Per key of ``rows`` (one dict of numbers per seed): {"mean", "sd"} with the sample
+    standard deviation (0 for one row): the "mean ± SD over seeds" of headline numbers."""
+    import statistics
+
+    if not rows:
+        raise ValueError("mean_sd needs at least one row")
+    return {k: {"mean": statistics.mean(r[k] for r in rows),
+                "sd": statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0}
+            for k in rows[0]}
+
+
 def collect(where=None):
     """Every ``metrics.json`` under the runs root as a long DataFrame
     (run, metric, value, quick, time); scalar values only."""

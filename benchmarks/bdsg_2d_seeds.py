@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 
@@ -36,9 +35,7 @@ def main() -> None:
     result = {"steps": a.steps, "seeds": a.seeds, "runs": {}}
     for label, l2 in (("default", None), ("lambda2=0", 0.0)):
         rows = [one(s, a.steps, l2) for s in a.seeds]
-        summary = {k: {"mean": statistics.mean(r[k] for r in rows),
-                       "sd": statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0}
-                   for k in rows[0]}
+        summary = adlib.runs.mean_sd(rows)
         result["runs"][label] = {"per_seed": rows, "summary": summary}
         print(label, {k: f"{v['mean']:.3f} ± {v['sd']:.3f}" for k, v in summary.items()})
     out = Path(a.out)

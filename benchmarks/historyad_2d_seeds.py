@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 
@@ -48,9 +47,7 @@ def main() -> None:
     for s in a.seeds:
         rows.append(one(s, a.toy, a.n_train, a.config))
         print(f"seed {s}: " + ", ".join(f"{k} {v:.3f}" for k, v in rows[-1].items()), flush=True)
-    summary = {k: {"mean": statistics.mean(r[k] for r in rows),
-                   "sd": statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0}
-               for k in rows[0]}
+    summary = adlib.runs.mean_sd(rows)
     for k, v in summary.items():
         print(f"{k:16s} {v['mean']:.3f} ± {v['sd']:.3f}")
     out = Path(a.out)

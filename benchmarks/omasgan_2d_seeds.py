@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 
@@ -41,9 +40,7 @@ def main() -> None:
     p.add_argument("--out", default="runs/benchmarks/omasgan_2d_seeds.json")
     a = p.parse_args()
     rows = [one(s, a.toy, a.divergence) for s in a.seeds]
-    summary = {k: {"mean": statistics.mean(r[k] for r in rows),
-                   "sd": statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0}
-               for k in rows[0]}
+    summary = adlib.runs.mean_sd(rows)
     for k, v in summary.items():
         print(f"{k:24s} {v['mean']:.3f} ± {v['sd']:.3f}")
     out = Path(a.out)

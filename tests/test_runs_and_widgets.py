@@ -92,3 +92,12 @@ def test_bdsg_render_reflects_its_knobs():
     assert "λ2=5.0e-04" in ta and "λ2=0.0e+00" in tb
     pa, pb = (f.axes[0].collections[-1].get_offsets() for f in (a, b))
     assert pa.shape == (200, 2) and (pa != pb).any()
+
+
+def test_mean_sd_over_seeds_by_hand():
+    from adlib import runs
+    out = runs.mean_sd([{"auroc": 0.9, "f1": 0.5}, {"auroc": 0.8, "f1": 0.7}, {"auroc": 1.0, "f1": 0.6}])
+    assert out["auroc"]["mean"] == pytest.approx(0.9) and out["auroc"]["sd"] == pytest.approx(0.1)
+    assert runs.mean_sd([{"auroc": 0.7}])["auroc"] == {"mean": 0.7, "sd": 0.0}
+    with pytest.raises(ValueError, match="at least one row"):
+        runs.mean_sd([])

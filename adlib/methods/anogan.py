@@ -25,23 +25,18 @@ from dataclasses import dataclass
 import torch
 
 from .. import divergences, nets, train
-from .base import Detector, RunConfig, Standardised, check_ints, check_weights, latents, register
+from .base import GANBaseline, GANConfig, check_ints, check_weights, latents, register
 
 
 @dataclass
-class AnoGANConfig(RunConfig):
-    steps: int = 3000              # GAN training steps (one D and one G update each)
-    batch: int = 64
-    lr: float = 2e-4               # GAN Adam (DCGAN)
-    latent_dim: int | None = None  # None: the data's dimension on low-dim data, 100 on images
-    hidden: tuple = (128, 128)     # MLP widths on low-dimensional data
+class AnoGANConfig(GANConfig):
     search_steps: int = 500        # Γ: latent-search steps per test point (AnoGAN: 500)
     lam: float = 0.1               # λ: weight of the feature-matching term (AnoGAN: 0.1)
     search_lr: float = 0.01        # Adam's step size in the latent search
 
 
 @register
-class AnoGAN(Standardised, Detector):
+class AnoGAN(GANBaseline):
     """AnoGAN: GAN + test-time latent search; ``score`` = L(z_Γ) (eq. 4-7)."""
     name = "anogan"
     Config = AnoGANConfig
@@ -49,14 +44,13 @@ class AnoGAN(Standardised, Detector):
 
     @staticmethod
     def validate(c: AnoGANConfig) -> None:
-        check_ints(c, steps=0, batch=2, search_steps=0, every=1)
+        GANBaseline.validate(c)
+        check_ints(c, search_steps=0)
         check_weights(c, "lam")
         if not c.lam <= 1:
             raise ValueError(f"lam weighs two terms as (1 - lam, lam): it must lie in [0, 1], got {c.lam}")
-        if not (c.lr > 0 and c.search_lr > 0):
-            raise ValueError(f"lr and search_lr must be positive, got {c.lr}, {c.search_lr}")
-        if c.latent_dim is not None:
-            check_ints(c, latent_dim=1)
+        if not c.search_lr > 0:
+            raise ValueError(f"search_lr must be positive, got {c.search_lr}")
 
     def _resolve(self, shape: tuple) -> None:
         self._latent(shape)
@@ -67,8 +61,7 @@ class AnoGAN(Standardised, Detector):
         c, n = self.config, self.config.batch
         x = self._start(x)
         js = divergences.get("js")
-        opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(0.5, 0.999))
-        opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(0.5, 0.999))
+        opt_g, opt_d = self._adam(self.G), self._adam(self.D)
         z = lambda: torch.randn(n, self.latent_dim)
 
         def step(i):
@@ -76,14 +69,8 @@ class AnoGAN(Standardised, Detector):
             loss_g = train.update(opt_g, js.generator_loss(self.D(self.G(z()))))
             return {"discriminator": loss_d, "generator": loss_g}
 
-        meta = {"method": self.name, "seed": c.seed, "steps": c.steps, "batch": n, "lr": c.lr,
-                "latent_dim": self.latent_dim, "hidden": list(c.hidden), "n": len(x)}
-        self.G.train()
-        self.history = train.run(step, c.steps, state={"G": self.G, "D": self.D, "opt_g": opt_g, "opt_d": opt_d},
-                                 seed=c.seed, checkpoint=c.checkpoint, every=c.every, desc="anogan gan",
-                                 progress=c.progress, meta=meta)
-        self.G.eval().requires_grad_(False)
-        self.D.eval().requires_grad_(False)
+        self._train(step, len(x), {"opt_g": opt_g, "opt_d": opt_d})
+        self.G.requires_grad_(False), self.D.requires_grad_(False)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """f(x): D's last hidden layer, flattened (networks' units)."""

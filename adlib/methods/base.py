@@ -218,3 +218,45 @@ class Detector:
                     "extra": self._extra_state(), "history": self.history,
                     "fitted": self.fitted}, path)
         return path
+
+
+@dataclasses.dataclass
+class GANConfig(RunConfig):
+    """The options the survey baselines (AnoGAN, EGBAD, GANomaly) share."""
+    steps: int = 3000              # training steps (one discriminator and one generator update each)
+    batch: int = 64
+    lr: float = 2e-4               # Adam, betas 0.5 / 0.999 (DCGAN)
+    latent_dim: int | None = None  # None: the data's dimension on low-dim data, 100 on images
+    hidden: tuple = (128, 128)     # MLP widths on low-dimensional data
+
+
+class GANBaseline(Standardised, Detector):
+    """What the survey baselines share: config checks, Adam and the training run."""
+
+    @staticmethod
+    def validate(c: GANConfig) -> None:
+        check_ints(c, steps=0, batch=2, every=1)
+        if not c.lr > 0:
+            raise ValueError(f"lr must be positive, got {c.lr}")
+        if c.latent_dim is not None:
+            check_ints(c, latent_dim=1)
+
+    def _adam(self, *modules) -> torch.optim.Adam:
+        return torch.optim.Adam([p for m in modules for p in m.parameters()], lr=self.config.lr,
+                                betas=(0.5, 0.999))
+
+    def _train(self, step, n: int, optimisers: dict, **meta) -> None:
+        """``config.steps`` calls of ``step`` through ``adlib.train.run`` (seeded, with the
+        config's checkpoint and resume; the checkpoint must match the shared settings and
+        ``meta``); the networks train in train mode and end in eval mode."""
+        from .. import train
+
+        c = self.config
+        for m in self._modules().values():
+            m.train()
+        meta = {"method": self.name, "seed": c.seed, "steps": c.steps, "batch": c.batch, "lr": c.lr,
+                "latent_dim": self.latent_dim, "hidden": list(c.hidden), "n": n, **meta}
+        self.history = train.run(step, c.steps, state={**self._modules(), **optimisers}, seed=c.seed,
+                                 checkpoint=c.checkpoint, every=c.every, desc=self.name,
+                                 progress=c.progress, meta=meta)
+        self.eval()

@@ -28,18 +28,13 @@ import torch
 import torch.nn.functional as F
 
 from .. import nets, train
-from .base import Detector, RunConfig, Standardised, check_ints, check_weights, latents, register
+from .base import GANBaseline, GANConfig, check_weights, latents, register
 
 LOSSES = ("bce", "fm")
 
 
 @dataclass
-class EGBADConfig(RunConfig):
-    steps: int = 3000              # training steps (one D and one G/E update each)
-    batch: int = 64
-    lr: float = 2e-4               # Adam, betas 0.5 / 0.999
-    latent_dim: int | None = None  # None: the data's dimension on low-dim data, 100 on images
-    hidden: tuple = (128, 128)     # MLP widths on low-dimensional data
+class EGBADConfig(GANConfig):
     generator_loss: str = "bce"    # G/E training loss: "bce" or "fm" (feature matching)
     residual: float = 0.0          # weight of the residual loss ||x - G(E(x))||_1 in training (0: off)
     score_loss: str = "bce"        # L_D in the score: "bce" or "fm"
@@ -47,7 +42,7 @@ class EGBADConfig(RunConfig):
 
 
 @register
-class EGBAD(Standardised, Detector):
+class EGBAD(GANBaseline):
     """EGBAD (BiGAN); ``score`` = alpha ||x - G(E(x))||_1 + (1 - alpha) L_D(x)."""
     name = "egbad"
     Config = EGBADConfig
@@ -55,17 +50,13 @@ class EGBAD(Standardised, Detector):
 
     @staticmethod
     def validate(c: EGBADConfig) -> None:
-        check_ints(c, steps=0, batch=2, every=1)
+        GANBaseline.validate(c)
         check_weights(c, "residual", "alpha")
         for key in ("generator_loss", "score_loss"):
             if getattr(c, key) not in LOSSES:
                 raise ValueError(f"unknown {key} {getattr(c, key)!r}; allowed: {LOSSES}")
         if not c.alpha <= 1:
             raise ValueError(f"alpha weighs two terms as (alpha, 1 - alpha): it must lie in [0, 1], got {c.alpha}")
-        if not c.lr > 0:
-            raise ValueError(f"lr must be positive, got {c.lr}")
-        if c.latent_dim is not None:
-            check_ints(c, latent_dim=1)
 
     def _resolve(self, shape: tuple) -> None:
         c = self.config
@@ -77,8 +68,7 @@ class EGBAD(Standardised, Detector):
     def _fit(self, x: torch.Tensor) -> None:
         c, n = self.config, self.config.batch
         x = self._start(x)
-        opt_ge = torch.optim.Adam([*self.G.parameters(), *self.E.parameters()], lr=c.lr, betas=(0.5, 0.999))
-        opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(0.5, 0.999))
+        opt_ge, opt_d = self._adam(self.G, self.E), self._adam(self.D)
         bce = F.binary_cross_entropy_with_logits
 
         def step(i):
@@ -97,15 +87,8 @@ class EGBAD(Standardised, Detector):
                 loss = loss + c.residual * (xb - self.G(ex)).abs().flatten(1).mean(1).mean()
             return {"discriminator": loss_d, "generator+encoder": train.update(opt_ge, loss)}
 
-        meta = {"method": self.name, "seed": c.seed, "steps": c.steps, "batch": n, "lr": c.lr,
-                "latent_dim": self.latent_dim, "hidden": list(c.hidden), "n": len(x),
-                "generator_loss": c.generator_loss, "residual": c.residual}
-        for m in self._modules().values():
-            m.train()
-        state = {**self._modules(), "opt_ge": opt_ge, "opt_d": opt_d}
-        self.history = train.run(step, c.steps, state=state, seed=c.seed, checkpoint=c.checkpoint,
-                                 every=c.every, desc="egbad", progress=c.progress, meta=meta)
-        self.eval()
+        self._train(step, len(x), {"opt_ge": opt_ge, "opt_d": opt_d},
+                    generator_loss=c.generator_loss, residual=c.residual)
 
     def _parts(self, x: torch.Tensor) -> torch.Tensor:
         """Per point (data units in), the reconstruction term ||x - G(E(x))||_1 and L_D."""

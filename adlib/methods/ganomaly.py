@@ -27,23 +27,18 @@ from dataclasses import dataclass
 import torch
 
 from .. import divergences, nets, train
-from .base import Detector, RunConfig, Standardised, check_ints, check_weights, register
+from .base import GANBaseline, GANConfig, check_weights, register
 
 
 @dataclass
-class GANomalyConfig(RunConfig):
-    steps: int = 3000              # training steps (one D and one generator update each)
-    batch: int = 64
-    lr: float = 2e-4               # Adam, betas 0.5 / 0.999 (GANomaly)
-    latent_dim: int | None = None  # None: the data's dimension on low-dim data, 100 on images
-    hidden: tuple = (128, 128)     # MLP widths on low-dimensional data
+class GANomalyConfig(GANConfig):
     w_adv: float = 1.0             # weight of the feature-matching adversarial loss
     w_con: float = 50.0            # weight of the L1 reconstruction (contextual) loss
     w_enc: float = 1.0             # weight of the latent (encoder) loss
 
 
 @register
-class GANomaly(Standardised, Detector):
+class GANomaly(GANBaseline):
     """GANomaly: encoder-decoder-encoder generator; ``score`` = ||G_E(x) - E(G(x))||_2 (eq. 12)."""
     name = "ganomaly"
     Config = GANomalyConfig
@@ -51,12 +46,8 @@ class GANomaly(Standardised, Detector):
 
     @staticmethod
     def validate(c: GANomalyConfig) -> None:
-        check_ints(c, steps=0, batch=2, every=1)
+        GANBaseline.validate(c)
         check_weights(c, "w_adv", "w_con", "w_enc")
-        if not c.lr > 0:
-            raise ValueError(f"lr must be positive, got {c.lr}")
-        if c.latent_dim is not None:
-            check_ints(c, latent_dim=1)
 
     def _resolve(self, shape: tuple) -> None:
         c = self.config
@@ -76,9 +67,7 @@ class GANomaly(Standardised, Detector):
         c, n = self.config, self.config.batch
         x = self._start(x)
         js = divergences.get("js")
-        gen = [*self.G_E.parameters(), *self.G_D.parameters(), *self.E.parameters()]
-        opt_g = torch.optim.Adam(gen, lr=c.lr, betas=(0.5, 0.999))
-        opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(0.5, 0.999))
+        opt_g, opt_d = self._adam(self.G_E, self.G_D, self.E), self._adam(self.D)
         f = self.D[:-1]
 
         def step(i):
@@ -91,15 +80,7 @@ class GANomaly(Standardised, Detector):
             loss_d = train.update(opt_d, js.critic_loss(self.D, xb, x_hat.detach()))
             return {"generator": loss_g, "adv": adv, "con": con, "enc": enc, "discriminator": loss_d}
 
-        meta = {"method": self.name, "seed": c.seed, "steps": c.steps, "batch": n, "lr": c.lr,
-                "latent_dim": self.latent_dim, "hidden": list(c.hidden), "n": len(x),
-                "weights": [c.w_adv, c.w_con, c.w_enc]}
-        for m in self._modules().values():
-            m.train()
-        state = {**self._modules(), "opt_g": opt_g, "opt_d": opt_d}
-        self.history = train.run(step, c.steps, state=state, seed=c.seed, checkpoint=c.checkpoint,
-                                 every=c.every, desc="ganomaly", progress=c.progress, meta=meta)
-        self.eval()
+        self._train(step, len(x), {"opt_g": opt_g, "opt_d": opt_d}, weights=[c.w_adv, c.w_con, c.w_enc])
 
     def _score(self, x: torch.Tensor) -> torch.Tensor:
         z, _, z_hat = self.forward(self._in(x))
