@@ -111,11 +111,9 @@ class EGBAD(GANBaseline):
         rec, disc = self._parts(x).unbind(1)
         return self.config.alpha * rec + (1 - self.config.alpha) * disc
 
-    @torch.no_grad()
     def reconstruct(self, x) -> torch.Tensor:
-        """G(E(x)) in data units, in eval mode."""
-        self.eval()
-        return self._out(self.G(self.E(self._in(torch.as_tensor(x).float()))))
+        """G(E(x)) in data units (eval mode, fixed-size chunks, like ``score``)."""
+        return self._batched(lambda chunk: self._out(self.G(self.E(self._in(chunk)))), x, 4096)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:

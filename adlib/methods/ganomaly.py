@@ -86,8 +86,6 @@ class GANomaly(GANBaseline):
         z, _, z_hat = self.forward(self._in(x))
         return (z - z_hat).norm(dim=1)
 
-    @torch.no_grad()
     def reconstruct(self, x) -> torch.Tensor:
-        """G(x) = G_D(G_E(x)) in data units, in eval mode."""
-        self.eval()
-        return self._out(self.forward(self._in(torch.as_tensor(x).float()))[1])
+        """G(x) = G_D(G_E(x)) in data units (eval mode, fixed-size chunks, like ``score``)."""
+        return self._batched(lambda chunk: self._out(self.forward(self._in(chunk))[1]), x, 4096)
