@@ -162,3 +162,78 @@ def images(x, nrow: int = 10, ax=None, title=None):
     if title:
         ax.set_title(title)
     return fig
+
+
+# The survey's figure 4 as block diagrams: (label, x, y, kind) per node; kind "net" is a
+# trained network (a box), "var" a tensor; edges are (from, to) or (from, to, "dashed").
+_ARCHITECTURES = {
+    "AnoGAN": ({"z": ("z", 0, 1, "var"), "G": ("G", 1, 1, "net"), "Gz": ("G(z)", 2, 1, "var"),
+                "x": ("x", 2, 0, "var"), "D": ("D", 3, 0.5, "net"), "L": ("L(z)", 2, 2, "var")},
+               [("z", "G"), ("G", "Gz"), ("Gz", "D"), ("x", "D"), ("Gz", "L"), ("L", "z", "dashed")],
+               "test: Γ steps of\nz ← z − ∇L(z), score L(z_Γ)"),
+    "EGBAD (BiGAN)": ({"x": ("x", 0, 0, "var"), "E": ("E", 1, 0, "net"), "Ex": ("E(x)", 2, 0, "var"),
+                       "z": ("z", 0, 2, "var"), "G": ("G", 1, 2, "net"), "Gz": ("G(z)", 2, 2, "var"),
+                       "D": ("D(x, z)", 3, 1, "net")},
+                      [("x", "E"), ("E", "Ex"), ("z", "G"), ("G", "Gz"), ("Ex", "D"), ("Gz", "D")],
+                      "test: one pass, score\nα‖x − G(E(x))‖₁ + (1 − α) L_D"),
+    "GANomaly": ({"x": ("x", 0, 1, "var"), "GE": ("G_E", 0.75, 1, "net"), "z": ("z", 1.5, 1, "var"),
+                  "GD": ("G_D", 2.25, 1, "net"), "xh": ("x̂", 3, 1, "var"), "E": ("E", 3, 2, "net"),
+                  "zh": ("ẑ", 1.5, 2, "var"), "D": ("D", 3, 0, "net")},
+                 [("x", "GE"), ("GE", "z"), ("z", "GD"), ("GD", "xh"), ("xh", "E"), ("E", "zh"),
+                  ("xh", "D"), ("z", "zh", "dashed")],
+                 "test: one pass, score\n‖G_E(x) − E(x̂)‖₂"),
+    "kNN": ({"x": ("x*", 1.5, 1, "var"), **{f"n{i}": ("x_j", 1.5 + 1.1 * np.cos(a), 1 + 0.9 * np.sin(a), "data")
+                                            for i, a in enumerate(np.linspace(0.3, 5.5, 5))}},
+            [("x", f"n{i}", "dashed") for i in range(5)],
+            "no training; score = mean distance\nto the k nearest training points"),
+}
+
+
+def architectures(names=None):
+    """The methods of lab 05 as block diagrams (the survey's figure 4): boxes are trained
+    networks, plain labels tensors, dashed arrows what happens at test time."""
+    names = names or list(_ARCHITECTURES)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4))
+    style = {"net": dict(boxstyle="round,pad=0.4", fc="#cfe2f3", ec="#3d85c6"),
+             "var": dict(boxstyle="circle,pad=0.2", fc="white", ec="0.6"),
+             "data": dict(boxstyle="circle,pad=0.2", fc="#d9ead3", ec="#6aa84f")}
+    for ax, name in zip(np.atleast_1d(axes), names):
+        nodes, edges, note = _ARCHITECTURES[name]
+        for label, x, y, kind in nodes.values():
+            ax.text(x, y, label, ha="center", va="center", fontsize=11, bbox=style[kind], zorder=3)
+        for a, b, *how in edges:
+            ax.annotate("", xy=nodes[b][1:3], xytext=nodes[a][1:3], zorder=2,
+                        arrowprops=dict(arrowstyle="->", ls="--" if how else "-", shrinkA=16, shrinkB=16,
+                                        color="tab:red" if how else "0.2"))
+        ax.set(xlim=(-0.5, 3.5), ylim=(-0.6, 2.6), title=name)
+        ax.text(1.5, -0.55, note, ha="center", va="bottom", fontsize=8.5, color="tab:red")
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def reconstructions(rows: dict, nrow: int = 10, title=None):
+    """Image rows under each other, one per entry of ``rows`` (label -> images (n, C, H, W)):
+    e.g. test images and what each method reconstructs them as."""
+    fig, axes = plt.subplots(len(rows), 1, figsize=(nrow * 0.62, 0.9 * len(rows)), squeeze=False)
+    for ax, (label, x) in zip(axes[:, 0], rows.items()):
+        images(x[:nrow], nrow=nrow, ax=ax)
+        ax.set_axis_on()
+        ax.set(xticks=[], yticks=[])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        axes[0, 0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def arrows(x, rec, ax=None, title=None, color="tab:green"):
+    """2-D points ``x`` joined by arrows to their reconstructions ``rec`` (e.g. AnoGAN's
+    G(z_Γ), EGBAD's G(E(x)), GANomaly's G(x)) on ``ax``."""
+    fig, ax = _ax(ax)
+    p, r = _np(x), _np(rec)
+    ax.quiver(p[:, 0], p[:, 1], r[:, 0] - p[:, 0], r[:, 1] - p[:, 1], angles="xy", scale_units="xy",
+              scale=1, width=0.004, color=color, alpha=0.8)
+    if title:
+        ax.set_title(title)
+    return fig

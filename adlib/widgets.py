@@ -10,10 +10,12 @@ import copy
 import dataclasses
 import functools
 import math
+import time
 import traceback
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+import torch
 
 from . import data, methods, metrics, plots
 
@@ -148,6 +150,62 @@ def historyad_tv(det, x, split, dist, alpha: float = 1.0, beta: float = 3.0, lam
 
 
 _HISTORYAD: dict = {}  # (detector, alpha, beta, lam) -> a copy with D_TV retrained (kept alive)
+
+
+def anogan_search(det, x, y, search_steps: int = 500, lam: float = 0.1, n_show: int = 8):
+    """AnoGAN's test-time search with other Γ (``search_steps``) and λ (``lam``) on the fitted
+    detector ``det`` (no retraining): the points ``x`` (labels ``y``, 1 = anomaly) are searched
+    again, and the figure shows the score histogram with its AUROC on these points, the
+    seconds the search took per 1000 points, and the first ``n_show`` normal and anomalous
+    images over their reconstructions G(z_Γ). Returns the figure."""
+    key = (det, search_steps, lam, x)
+    if key not in _ANOGAN:
+        start = time.perf_counter()
+        z, loss = det.search(x, search_steps=search_steps, lam=lam)
+        _ANOGAN[key] = z, loss, (time.perf_counter() - start) / len(x) * 1000
+    z, loss, per_1000 = _ANOGAN[key]
+    fig = plt.figure(figsize=(13, 4))
+    grid = fig.add_gridspec(2, 2, width_ratios=[1, 1.4])
+    plots.score_hist(y, loss, ax=fig.add_subplot(grid[:, 0]),
+                     title=f"Γ={search_steps}, λ={lam:.2g}: AUROC {metrics.auroc(y, loss):.3f} "
+                           f"on {len(x)} points\n{per_1000:.1f} s per 1000 points")
+    for row, label in enumerate((0, 1)):
+        pick = (torch.as_tensor(y) == label).nonzero().reshape(-1)[:n_show]
+        pair = torch.cat([torch.as_tensor(x)[pick], det.reconstruct(x[pick], z=z[pick])])
+        ax = fig.add_subplot(grid[row, 1])
+        plots.images(pair, nrow=len(pick), ax=ax,
+                     title=f"{'anomalies' if label else 'normal'}: x (top) and G(z_Γ) (bottom)")
+    fig.tight_layout()
+    return fig
+
+
+_ANOGAN: dict = {}  # (detector, Γ, λ, points) -> (z_Γ, L(z_Γ), seconds per 1000)
+
+
+def ganomaly_toy(x, split, dist, w_con: float = 50.0, latent_dim: int = 2, steps: int = 3000,
+                 seed: int = 0, n_arrows: int = 300):
+    """GANomaly retrained on the 2-D points ``x`` with the reconstruction weight ``w_con`` and
+    bottleneck ``latent_dim`` (w_adv = w_enc = 1; once per setting, cached). Left: the score
+    surface with arrows from test points to their reconstructions G(x); right: the scores of
+    ``split``'s test set with the AUROC. Returns the figure."""
+    key = (x, w_con, latent_dim, steps, seed)
+    if key not in _GANOMALY:
+        _GANOMALY[key] = methods.make("ganomaly", w_con=w_con, latent_dim=latent_dim, steps=steps,
+                                      seed=seed, progress=False).fit(x)
+    det = _GANOMALY[key]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    plots.surface(det.score, dist.bounds, ax=axes[0], points=x[:1500],
+                  title=f"w_con={w_con:.3g}, latent {latent_dim}: score, x → G(x)")
+    pick = torch.randperm(len(split.test_x), generator=torch.Generator().manual_seed(seed))[:n_arrows]
+    plots.arrows(split.test_x[pick], det.reconstruct(split.test_x[pick]), ax=axes[0])
+    scores = det.score(split.test_x)
+    plots.score_hist(split.test_y, scores, ax=axes[1],
+                     title=f"test scores: AUROC {metrics.auroc(split.test_y, scores):.3f}")
+    fig.tight_layout()
+    return fig
+
+
+_GANOMALY: dict = {}  # (points, w_con, latent_dim, steps, seed) -> fitted detector
 
 
 def _draw(dist, samples, eps, head: str, report: dict, extra: str):

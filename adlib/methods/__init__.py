@@ -7,12 +7,16 @@
 """
 from __future__ import annotations
 
+import dataclasses
+import time
+from pathlib import Path
+
 import torch
 
 from .base import REGISTRY, Detector, as_tensor
 from . import anogan, bdsg, egbad, ganomaly, historyad, knn, omasgan, tailgan  # noqa: F401  (registers the methods)
 
-__all__ = ["make", "available", "load", "Detector", "as_tensor"]
+__all__ = ["make", "available", "load", "fit_score", "Detector", "as_tensor"]
 
 
 def available() -> list[str]:
@@ -36,3 +40,41 @@ def load(path) -> Detector:
         m.load_state_dict(saved["modules"][k])
     det.history, det.fitted = saved["history"], saved["fitted"]
     return det
+
+
+def fit_score(det: Detector, train, test_x, where=None) -> dict:
+    """Fit ``det`` on the normal data ``train``, score ``test_x`` and time both (wall-clock
+    seconds on this machine). Returns {"det", "scores", "train_seconds",
+    "test_seconds_per_1000"}.
+
+    With ``where`` (a folder, e.g. under ``adlib.runs.run_dir``) the fitted detector and the
+    result are saved there (``detector.pt``, ``result.pt``), and a later call loads them
+    instead of training and scoring again, with the times of the run that made them. A
+    folder holding another method, config or test-set size raises instead of being reused.
+    """
+    test_x = as_tensor(test_x)
+    path = Path(where) / "result.pt" if where is not None else None
+    config = {k: v for k, v in dataclasses.asdict(det.config).items() if k != "progress"}
+    if path is not None and path.exists():
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        mine = {"method": det.name, "config": config, "n_test": len(test_x)}
+        theirs = {k: saved[k] for k in mine}
+        if theirs != mine:
+            raise ValueError(f"{path} holds another run ({theirs}), not {mine}; "
+                             "use another folder or delete it")
+        return {"det": load(path.parent / "detector.pt"), "scores": saved["scores"],
+                "train_seconds": saved["train_seconds"],
+                "test_seconds_per_1000": saved["test_seconds_per_1000"]}
+    start = time.perf_counter()
+    det.fit(train)
+    train_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    scores = det.score(test_x)
+    per_1000 = (time.perf_counter() - start) / len(test_x) * 1000
+    out = {"det": det, "scores": scores, "train_seconds": train_seconds,
+           "test_seconds_per_1000": per_1000}
+    if path is not None:
+        det.save(path.parent / "detector.pt")
+        torch.save({"method": det.name, "config": config, "n_test": len(test_x),
+                    **{k: v for k, v in out.items() if k != "det"}}, path)
+    return out

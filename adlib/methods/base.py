@@ -173,10 +173,14 @@ class Detector:
         self.fitted = True
         return self
 
-    def score(self, x, batch_size: int = 4096) -> torch.Tensor:
+    score_batch: int = 4096  # ``score``'s chunk size (a speed setting: scores do not depend on it)
+
+    def score(self, x, batch_size: int | None = None) -> torch.Tensor:
         """Anomaly scores (higher = more anomalous), computed in eval mode and in fixed-size
-        chunks so that a point's score never depends on the batch it arrives in."""
-        return self._batched(lambda chunk: self._score(chunk).reshape(-1), x, batch_size)
+        chunks (``batch_size``, default ``score_batch``) so that a point's score never depends
+        on the batch it arrives in."""
+        return self._batched(lambda chunk: self._score(chunk).reshape(-1), x,
+                             batch_size or self.score_batch)
 
     @torch.no_grad()
     def _batched(self, fn, x, batch_size: int) -> torch.Tensor:
