@@ -76,6 +76,8 @@ def test_ganomaly_score_is_the_latent_gap_in_eval_mode(ganomaly):
     assert torch.allclose(ganomaly.score(q[:1]), s[:1], atol=1e-5)  # batch norm uses running stats
     assert ganomaly.reconstruct(q).shape == q.shape
     assert set(ganomaly.history) >= {"adv", "con", "enc", "discriminator"}
+    with pytest.raises(NotImplementedError, match="no generator"):  # its decoder needs real codes
+        ganomaly.sample(4)
 
 
 def test_minmax_by_hand():
@@ -113,3 +115,35 @@ def test_egbad_score_combines_reconstruction_and_discriminator(score_loss, tmp_p
 def test_config_errors(method, config, match):
     with pytest.raises(ValueError, match=match):
         methods.make(method, **config)
+
+
+def test_anogan_reconstruct_reuses_the_search_and_reloads_in_eval_mode(anogan, tmp_path):
+    q = TOY.sample(8, seed=6)
+    z, _ = anogan.search(q)
+    assert torch.allclose(anogan.reconstruct(q, z=z), anogan.reconstruct(q), atol=1e-6)
+    assert anogan.sample(5, seed=1).shape == (5, 2) and torch.equal(anogan.sample(5, seed=1), anogan.sample(5, seed=1))
+    again = methods.load(anogan.save(tmp_path / "anogan.pt"))  # networks rebuilt in train mode
+    assert torch.allclose(again.search(q)[1], anogan.search(q)[1], atol=1e-5)  # search() sets eval
+    with pytest.raises(RuntimeError, match="fit"):
+        methods.make("anogan").search(q)
+
+
+def test_fit_score_times_saves_and_reloads_a_run(tmp_path, monkeypatch):
+    split = data.toy_split(TOY, 100, 100, seed=0, n_train=500)
+    first = methods.fit_score(methods.make("knn", k=3), split.train_x, split.test_x, where=tmp_path / "knn")
+    assert torch.equal(first["scores"], first["det"].score(split.test_x))
+    assert first["train_seconds"] > 0 and first["test_seconds_per_1000"] > 0
+    assert (tmp_path / "knn" / "result.pt").exists() and (tmp_path / "knn" / "detector.pt").exists()
+
+    def no_fit(self, data):
+        raise AssertionError("a saved run must be reloaded, not refitted")
+
+    monkeypatch.setattr(methods.Detector, "fit", no_fit)
+    again = methods.fit_score(methods.make("knn", k=3), split.train_x, split.test_x, where=tmp_path / "knn")
+    assert torch.equal(again["scores"], first["scores"])
+    assert again["train_seconds"] == first["train_seconds"]
+    assert torch.equal(again["det"].score(split.test_x), first["scores"])
+    with pytest.raises(ValueError, match="another run"):  # another config in the same folder
+        methods.fit_score(methods.make("knn", k=4), split.train_x, split.test_x, where=tmp_path / "knn")
+    with pytest.raises(ValueError, match="another run"):  # another test set size
+        methods.fit_score(methods.make("knn", k=3), split.train_x, split.test_x[:50], where=tmp_path / "knn")

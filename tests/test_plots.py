@@ -40,3 +40,19 @@ def test_boundary_draws_data_samples_and_the_tail_contour():
 def test_history_has_one_panel_per_term():
     fig = plots.history({"L0": [3, 2, 1], "L1": [1, 2, 3]})
     assert [a.get_title() for a in fig.axes] == ["L0", "L1"]
+
+
+def test_architectures_draw_one_diagram_per_method():
+    fig = plots.architectures()
+    assert [ax.get_title() for ax in fig.axes] == ["AnoGAN", "EGBAD (BiGAN)", "GANomaly", "kNN"]
+    labels = {t.get_text() for t in fig.axes[2].texts}
+    assert {"G_E", "G_D", "E", "D", "x̂", "ẑ"} <= labels
+
+
+def test_reconstructions_and_arrows():
+    x = torch.rand(12, 1, 28, 28) * 2 - 1
+    fig = plots.reconstructions({"x": x, "rec": -x}, nrow=6)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["x", "rec"]
+    p = torch.randn(5, 2)
+    q = plots.arrows(p, p + 1).axes[0].collections[-1]
+    assert abs(q.U - 1).max() < 1e-5 and abs(q.V - 1).max() < 1e-5  # each arrow spans rec - x

@@ -101,3 +101,36 @@ def test_mean_sd_over_seeds_by_hand():
     assert runs.mean_sd([{"auroc": 0.7}])["auroc"] == {"mean": 0.7, "sd": 0.0}
     with pytest.raises(ValueError, match="at least one row"):
         runs.mean_sd([])
+
+
+def test_anogan_explorer_searches_again_with_its_knobs():
+    import torch
+
+    from adlib import data, methods
+
+    toy = data.toy("bimodal")
+    split = data.toy_split(toy, 40, 40, seed=0, n_train=400)
+    det = methods.make("anogan", steps=100, search_steps=5, seed=0, progress=False).fit(split.train_x)
+    x, y = split.test_x, split.test_y
+    fig = widgets.anogan_search(det, x, y, search_steps=0, lam=0.0, n_show=3)
+    assert "Γ=0, λ=0" in fig.axes[0].get_title() and "s per 1000" in fig.axes[0].get_title()
+    z0, loss0, _ = widgets._ANOGAN[det, 0, 0.0, x]
+    assert torch.equal(z0, torch.zeros_like(z0))  # no steps: the search stays at its start
+    widgets.anogan_search(det, x, y, search_steps=20, lam=0.0, n_show=3)
+    _, loss20, _ = widgets._ANOGAN[det, 20, 0.0, x]
+    assert loss20.mean() < loss0.mean()  # the render really searched with the new Γ
+    assert det.config.search_steps == 5  # the detector itself is left alone
+
+
+def test_ganomaly_explorer_retrains_with_its_knobs():
+    from adlib import data
+
+    toy = data.toy("bimodal")
+    split = data.toy_split(toy, 50, 50, seed=0, n_train=300)
+    a = widgets.ganomaly_toy(split.train_x, split, toy, w_con=50.0, latent_dim=2, steps=40, n_arrows=20)
+    b = widgets.ganomaly_toy(split.train_x, split, toy, w_con=1.0, latent_dim=1, steps=40, n_arrows=20)
+    assert "w_con=50, latent 2" in a.axes[0].get_title() and "w_con=1, latent 1" in b.axes[0].get_title()
+    fitted = [widgets._GANOMALY[split.train_x, w, d, 40, 0] for w, d in ((50.0, 2), (1.0, 1))]
+    assert [f.config.w_con for f in fitted] == [50.0, 1.0] and [f.latent_dim for f in fitted] == [2, 1]
+    arrows = [f.axes[0].collections[-1] for f in (a, b)]
+    assert (arrows[0].U != arrows[1].U).any()  # the reconstructions moved with the retrained model

@@ -51,6 +51,8 @@ def fit_score(det: Detector, train, test_x, where=None) -> dict:
     result are saved there (``detector.pt``, ``result.pt``), and a later call loads them
     instead of training and scoring again, with the times of the run that made them. A
     folder holding another method, config or test-set size raises instead of being reused.
+    A fit that resumes from its checkpoint (``checkpoint=`` in the config) times only the
+    resumed part.
     """
     test_x = as_tensor(test_x)
     path = Path(where) / "result.pt" if where is not None else None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import divergences, nets, train
-from .base import GANBaseline, GANConfig, check_ints, check_weights, latents, register
+from .base import GANBaseline, GANConfig, check_ints, check_weights, register
 
 
 @dataclass
@@ -113,7 +113,3 @@ class AnoGAN(GANBaseline):
         if z is None:
             z, _ = self.search(x)
         return self._out(self.G.eval()(z))
-
-    @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
-        return self._out(self.G.eval()(latents(n, self.latent_dim, seed)))

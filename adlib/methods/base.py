@@ -264,3 +264,11 @@ class GANBaseline(Standardised, Detector):
                                  checkpoint=c.checkpoint, every=c.every, desc=self.name,
                                  progress=c.progress, meta=meta)
         self.eval()
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """``n`` draws G(z), z ~ N(0, I), in data units (AnoGAN's and EGBAD's generator)."""
+        if not hasattr(self, "G"):
+            raise NotImplementedError(f"{self.name} has no generator of its own to sample: "
+                                      "its decoder only sees codes of real data")
+        return self._out(self.G.eval()(latents(n, self.latent_dim, seed)))

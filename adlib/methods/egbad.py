@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import nets, train
-from .base import GANBaseline, GANConfig, check_weights, latents, register
+from .base import GANBaseline, GANConfig, check_weights, register
 
 LOSSES = ("bce", "fm")
 
@@ -114,7 +114,3 @@ class EGBAD(GANBaseline):
     def reconstruct(self, x) -> torch.Tensor:
         """G(E(x)) in data units (eval mode, fixed-size chunks, like ``score``)."""
         return self._batched(lambda chunk: self._out(self.G(self.E(self._in(chunk)))), x, 4096)
-
-    @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
-        return self._out(self.G.eval()(latents(n, self.latent_dim, seed)))
