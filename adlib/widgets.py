@@ -170,8 +170,8 @@ def anogan_search(det, x, y, search_steps: int = 500, lam: float = 0.1, n_show: 
                      title=f"Γ={search_steps}, λ={lam:.2g}: AUROC {metrics.auroc(y, loss):.3f} "
                            f"on {len(x)} points\n{per_1000:.1f} s per 1000 points")
     for row, label in enumerate((0, 1)):
-        pick = (torch.as_tensor(y) == label).nonzero().reshape(-1)[:n_show]
-        pair = torch.cat([torch.as_tensor(x)[pick], det.reconstruct(x[pick], z=z[pick])])
+        pick = (y == label).nonzero().reshape(-1)[:n_show]
+        pair = torch.cat([x[pick], det.reconstruct(x[pick], z=z[pick])])
         ax = fig.add_subplot(grid[row, 1])
         plots.images(pair, nrow=len(pick), ax=ax,
                      title=f"{'anomalies' if label else 'normal'}: x (top) and G(z_Γ) (bottom)")

@@ -72,7 +72,6 @@ class AnoGAN(GANBaseline):
             return {"discriminator": loss_d, "generator": loss_g}
 
         self._train(step, len(x), {"opt_g": opt_g, "opt_d": opt_d})
-        self.G.requires_grad_(False), self.D.requires_grad_(False)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """f(x): D's last hidden layer, flattened (networks' units)."""

@@ -179,21 +179,21 @@ class Detector:
         """Anomaly scores (higher = more anomalous), computed in eval mode and in fixed-size
         chunks (``batch_size``, default ``score_batch``) so that a point's score never depends
         on the batch it arrives in."""
-        return self._batched(lambda chunk: self._score(chunk).reshape(-1), x,
-                             batch_size or self.score_batch)
+        return self._batched(lambda chunk: self._score(chunk).reshape(-1), x, batch_size)
 
     @torch.no_grad()
-    def _batched(self, fn, x, batch_size: int) -> torch.Tensor:
-        """``fn`` over fixed-size chunks of the points ``x``, in eval mode, concatenated:
-        what ``score`` and every other per-point output (score parts, stage scores) use."""
+    def _batched(self, fn, x, batch_size: int | None = None) -> torch.Tensor:
+        """``fn`` over fixed-size chunks of the points ``x`` (``batch_size``, default
+        ``score_batch``), in eval mode, concatenated: what ``score`` and every other per-point
+        output (score parts, stage scores, reconstructions) use."""
         if not self.fitted:
             raise RuntimeError(f"{self.name}: call fit() before score()")
         if hasattr(x, "test_x"):
             raise TypeError("score() takes the points to score, e.g. det.score(split.test_x), "
                             "not a whole Split")
         self.eval()
-        x = as_tensor(x)
-        return torch.cat([fn(x[i:i + batch_size]).cpu() for i in range(0, len(x), batch_size)])
+        x, n = as_tensor(x), batch_size or self.score_batch
+        return torch.cat([fn(x[i:i + n]).cpu() for i in range(0, len(x), n)])
 
     def eval(self) -> "Detector":
         """Put every network in eval mode (batch norm on running statistics); returns self."""

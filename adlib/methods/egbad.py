@@ -104,7 +104,7 @@ class EGBAD(GANBaseline):
 
     def score_parts(self, x) -> dict:
         """The two terms of the score for the points ``x``: {"reconstruction", "discriminator"}."""
-        both = self._batched(self._parts, x, 4096)
+        both = self._batched(self._parts, x)
         return {"reconstruction": both[:, 0], "discriminator": both[:, 1]}
 
     def _score(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,4 +113,4 @@ class EGBAD(GANBaseline):
 
     def reconstruct(self, x) -> torch.Tensor:
         """G(E(x)) in data units (eval mode, fixed-size chunks, like ``score``)."""
-        return self._batched(lambda chunk: self._out(self.G(self.E(self._in(chunk)))), x, 4096)
+        return self._batched(lambda chunk: self._out(self.G(self.E(self._in(chunk)))), x)

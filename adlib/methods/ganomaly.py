@@ -88,4 +88,4 @@ class GANomaly(GANBaseline):
 
     def reconstruct(self, x) -> torch.Tensor:
         """G(x) = G_D(G_E(x)) in data units (eval mode, fixed-size chunks, like ``score``)."""
-        return self._batched(lambda chunk: self._out(self.forward(self._in(chunk))[1]), x, 4096)
+        return self._batched(lambda chunk: self._out(self.forward(self._in(chunk))[1]), x)

@@ -267,7 +267,7 @@ class OMASGAN(Standardised, Detector):
 
         self._stage(3, final, {"J": self.J, "opt_j": opt_j})
 
-    def score(self, x, batch_size: int = 4096, stage: str = "final") -> torch.Tensor:
+    def score(self, x, batch_size: int | None = None, stage: str = "final") -> torch.Tensor:
         """Anomaly scores: J's logit (``stage="final"``), or the critic-based scores of the
         paper's ablation: ``"task1"`` = -D(x), ``"task3"`` = -logit C(x)."""
         if stage not in STAGES:

@@ -181,7 +181,7 @@ class TailGAN(Detector):
         density, distance = self._terms(x)
         return density + distance
 
-    def score_terms(self, x, batch_size: int = 4096) -> dict:
+    def score_terms(self, x, batch_size: int | None = None) -> dict:
         """The score's two parts, ``{"density": -log p_g(x) / D', "distance": w_d * d(x)}``
         (they sum to ``score(x)``): which one separates the anomalies?"""
         parts = self._batched(lambda chunk: torch.stack(self._terms(chunk), dim=1), x, batch_size)
