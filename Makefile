@@ -7,7 +7,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 QUICK_RUNS := $(CURDIR)/runs/quick
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: run test lab setup data clean-runs
+.PHONY: run test lab app setup data clean-runs
 
 ## run: set up, execute every lab headless in quick mode into runs/notebooks/, print the metrics
 run: setup
@@ -20,14 +20,22 @@ run: setup
 	@echo; echo "Recorded metrics (quick mode, $(QUICK_RUNS)):"
 	@ADLIB_RUNS=$(QUICK_RUNS) $(PY) -m adlib collect
 
-## test: set up, run the unit tests and every notebook (nbval, quick mode)
+## test: set up, run every notebook once (nbval, quick mode, into a fresh runs/ci), then the
+## unit tests, the checks on what the labs recorded there, and the browser tests
 test: setup
-	ADLIB_QUICK=1 ADLIB_RUNS=$(CURDIR)/runs/ci $(PY) -m pytest tests -q
+	rm -rf runs/ci
 	ADLIB_QUICK=1 ADLIB_RUNS=$(CURDIR)/runs/ci $(PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=900 notebooks
+	ADLIB_QUICK=1 ADLIB_RUNS=$(CURDIR)/runs/ci ADLIB_LAB_RESULTS=$(CURDIR)/runs/ci ADLIB_BROWSER_REQUIRED=1 \
+	  $(PY) -m pytest tests -q
 
 ## lab: JupyterLab on notebooks/ (loopback only)
 lab: setup
 	$(PY) -m jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser $(ROOT_FLAG)
+
+## app: one lab as an app (Voila: outputs and widgets only) on 127.0.0.1, e.g. make app NB=01
+app: setup
+	@test -n "$(NB)" || { echo "usage: make app NB=01 [PORT=8866] (ADLIB_QUICK=1 for tiny sizes)"; exit 2; }
+	$(PY) -m adlib app $(NB) --port $(or $(PORT),8866)
 
 setup: $(VENV)/.installed data
 

@@ -78,7 +78,7 @@ class Flow(nn.Module):
                              dequantize=dequantize, clip=clip)
         self.flow: nn.Module | None = None
         self.history: dict[str, list[float]] = {}
-        self._levels: dict[float, float] = {}
+        self._levels: dict[int, torch.Tensor] = {}  # n -> log p_g of n own samples
 
     def __repr__(self) -> str:
         s = self.settings
@@ -156,10 +156,10 @@ class Flow(nn.Module):
     @torch.no_grad()
     def tail_level(self, eps: float, n: int = 100_000) -> float:
         """Density level tau with P_g(p_g(X) < tau) = eps, by Monte Carlo on ``n`` of the
-        flow's own samples (fixed seed, cached): the learned analogue of ``Toy.tail_level``."""
+        flow's own samples (fixed seed; the samples' log-densities are cached, so every
+        further ``eps`` is free): the learned analogue of ``Toy.tail_level``."""
         if not 0 < eps < 1:
             raise ValueError(f"eps must lie in (0, 1), got {eps}")
-        if eps not in self._levels:
-            lp = torch.cat([self.log_prob(c) for c in self.sample(n, seed=54321).split(8192)])
-            self._levels[eps] = math.exp(torch.quantile(lp.double(), eps).item())
-        return self._levels[eps]
+        if n not in self._levels:
+            self._levels[n] = torch.cat([self.log_prob(c) for c in self.sample(n, seed=54321).split(8192)]).double()
+        return math.exp(torch.quantile(self._levels[n], eps).item())

@@ -112,8 +112,10 @@ def run(step: Callable[[int], dict], steps: int, *, state: dict | None = None,
                     "history": hist, "rng": _rng_state(), "meta": meta}, tmp)
         os.replace(tmp, ckpt)  # atomic: a crash never leaves half a checkpoint
 
+    # leave=True: a finished bar stays (with the fit's time). A closed notebook bar would
+    # leave "Error displaying widget: model not found" in Voila and in saved notebooks.
     bar = tqdm(range(start, steps), desc=desc, disable=not progress, initial=start,
-               total=steps, leave=False)
+               total=steps, leave=True)
     for i in bar:
         terms = step(i)
         for name, value in terms.items():

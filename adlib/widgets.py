@@ -24,33 +24,50 @@ def explorer(render, **controls) -> W.VBox:
     """Controls ``controls`` (name -> widget) above an output that shows
     ``render(**values)``, drawn once now and again whenever a control is released.
 
+    Under the figure a caption (CSS class ``adlib-caption``) says which values it was drawn
+    with and how long that took, so a reader, and the browser tests, can tell a fresh
+    figure from a stale one. The box has the CSS class ``adlib-explorer``.
+
     The figure is put into the Output widget's ``outputs`` directly instead of capturing
     with ``with out:``: headless runners (nbclient, under papermill and nbval) can hang on
     the capture path (jupyter/nbclient#312). A failing render shows its traceback in place.
     """
-    out = W.Output()
+    out, caption = W.Output(), W.HTML()
+    caption.add_class("adlib-caption")
     for w in controls.values():
         if hasattr(w, "continuous_update"):
             w.continuous_update = False
 
     def show(change=None):
         values = {name: w.value for name, w in controls.items()}
-        out.outputs = ()
-        out.append_stdout(f"retraining with {values} ...\n")
+        said = " · ".join(f"{w.description or name} = {_fmt(values[name])}"
+                          for name, w in controls.items())
+        caption.value = f"drawing with {said} ..."  # the old figure stays until then
+        start = time.perf_counter()
         try:
             fig = render(**values)
         except Exception:  # noqa: BLE001 - show the user what went wrong, keep the widget alive
             out.outputs = ()
             out.append_stderr(traceback.format_exc())
+            caption.value = f"failed with {said}"
             return
         out.outputs = ()
         out.append_display_data(fig)
         plt.close(fig)
+        caption.value = f"{said} (drawn in {time.perf_counter() - start:.1f} s)"
 
     for w in controls.values():
         w.observe(show, names="value")
     show()
-    return W.VBox([W.HBox(list(controls.values()), layout=W.Layout(flex_flow="row wrap")), out])
+    box = W.VBox([W.HBox(list(controls.values()), layout=W.Layout(flex_flow="row wrap")),
+                  out, caption])
+    box.add_class("adlib-explorer")
+    return box
+
+
+def _fmt(v) -> str:
+    """A control's value for the caption: floats to 3 significant digits."""
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 def log_slider(value: float, lo: float, hi: float, description: str) -> W.FloatLogSlider:

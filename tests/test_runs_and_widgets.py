@@ -64,8 +64,10 @@ def test_explorer_rerenders_when_a_control_changes():
     sa.value = 2.0
     sb.value = "y"
     assert calls[-2:] == [(2.0, "x"), (2.0, "y")]
-    out = box.children[1]
+    out, caption = box.children[1:]
     assert len(out.outputs) == 1 and out.outputs[0]["output_type"] == "display_data"
+    assert caption.value.startswith("a = 2 · b = y (drawn in ")  # the values it was drawn with
+    assert "adlib-explorer" in box._dom_classes and "adlib-caption" in caption._dom_classes
 
 
 def test_explorer_shows_a_failing_render_as_a_traceback():
@@ -78,9 +80,10 @@ def test_explorer_shows_a_failing_render_as_a_traceback():
         return plt.figure()
 
     s = W.FloatSlider(value=1.0)
-    out = widgets.explorer(render, a=s).children[1]
+    out, caption = widgets.explorer(render, a=s).children[1:]
     s.value = 2.0
     assert out.outputs[0]["name"] == "stderr" and "boom at a=2.0" in out.outputs[0]["text"]
+    assert caption.value == "failed with a = 2"
     s.value = 0.5  # recovers
     assert out.outputs[0]["output_type"] == "display_data"
 

@@ -1,0 +1,69 @@
+"""``adlib app``: finding a lab, injecting parameters, the Voila command (no server here;
+tests/browser/ serves the labs for real)."""
+import ast
+import json
+
+import papermill
+import pytest
+
+from adlib import app, cli
+from conftest import REPO
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9]*.ipynb"))
+
+
+def test_lab_by_number_or_name_and_a_clear_error():
+    first = app.labs()[0]
+    assert app.lab("01").stem == first and app.lab("1").stem == first and app.lab(first).stem == first
+    with pytest.raises(ValueError, match=r"unknown lab '99'.*01_gaussian_boundary"):
+        app.lab("99")
+
+
+def test_with_parameters_injects_after_the_parameters_cell(tmp_path):
+    out = app.with_parameters("01", {"steps": 123, "eps": 0.05}, tmp_path)
+    cells = json.loads(out.read_text())["cells"]
+    tags = [c["metadata"].get("tags", []) for c in cells]
+    i = next(k for k, t in enumerate(tags) if "parameters" in t)
+    assert "injected-parameters" in tags[i + 1]
+    source = "".join(cells[i + 1]["source"])
+    assert "steps = 123" in source and "eps = 0.05" in source
+    assert out.parent == tmp_path and not (REPO / "notebooks" / out.name).samefile(out)
+
+
+def test_with_parameters_names_an_unknown_parameter(tmp_path):
+    with pytest.raises(ValueError, match=r"no parameter 'stepz'; its parameters are .*steps"):
+        app.with_parameters("01", {"stepz": 3}, tmp_path)
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_documents_every_literal_parameter(nb):
+    """Each literal assignment of the parameters cell must parse in papermill (a comment
+    with '=' in it once hid parameters from ``papermill --help-notebook`` and ``-p``)."""
+    cell = next(c for c in json.loads(nb.read_text())["cells"]
+                if "parameters" in c["metadata"].get("tags", []))
+    literal = set()
+    for node in ast.parse("".join(cell["source"])).body:
+        if isinstance(node, ast.AnnAssign):
+            try:
+                ast.literal_eval(node.value)
+                literal.add(node.target.id)
+            except ValueError:
+                pass  # QUICK reads the environment
+    assert literal and literal == set(papermill.inspect_notebook(str(nb)))
+
+
+def test_voila_command_binds_loopback(tmp_path):
+    cmd = app.voila_command(app.lab("01"), 9999, tmp_path / "conn")
+    assert "--Voila.ip=127.0.0.1" in cmd and "--port=9999" in cmd
+    assert f"--Voila.connection_dir_root={tmp_path / 'conn'}" in cmd and (tmp_path / "conn").is_dir()
+
+
+def test_cli_app_rejects_an_unknown_lab(capsys):
+    with pytest.raises(SystemExit) as err:
+        cli.main(["app", "42"])
+    assert err.value.code == 2 and "unknown lab '42'" in capsys.readouterr().err
+
+
+def test_parse_value():
+    assert app.parse_value("500") == 500 and app.parse_value("[1, 2]") == [1, 2]
+    assert app.parse_value("1e-3") == 1e-3 and app.parse_value("ring") == "ring"
