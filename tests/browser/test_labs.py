@@ -6,7 +6,7 @@ render, two slider moves per explorer) stays under a minute on 2 cores. On every
 keyboard on its handle and another with a mouse drag; after each move the figure's bytes
 must differ and the caption (written by the kernel) must report the value the slider's
 readout shows. Lab 01 also runs in JupyterLab (Run All from the Run menu).
-Screenshots go to runs/browser/ (<lab>-page.png, <lab>-<explorer>-<step>.png).
+Screenshots go to runs/browser/ (<lab>-app-top.png, <lab>-<explorer>-<step>.png, 01-jupyterlab*.png).
 """
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def test_explorers_redraw_in_voila(lab, serve, page, shots, tmp_path):
     page.goto(server.url + "/", timeout=LOAD_TIMEOUT_MS)
     explorers = wait_for_explorers(page, n_explorers)
     loaded = time.monotonic() - start
-    page.screenshot(path=shots / f"{lab}-page.png", full_page=True)
+    page.screenshot(path=shots / f"{lab}-app-top.png", full_page=True)
     for i, ex in enumerate(explorers):
         sliders = ex.locator(".widget-hslider")
         assert sliders.count() >= 1, f"explorer {i} of lab {lab} has no slider"
