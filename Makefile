@@ -35,7 +35,7 @@ lab: setup
 ## app: one lab as an app (Voila: outputs and widgets only) on 127.0.0.1, e.g. make app NB=01
 app: setup
 	@test -n "$(NB)" || { echo "usage: make app NB=01 [PORT=8866] (ADLIB_QUICK=1 for tiny sizes)"; exit 2; }
-	$(PY) -m adlib app $(NB) --port $(or $(PORT),8866)
+	$(PY) -m adlib app $(NB) $(if $(PORT),--port $(PORT))
 
 setup: $(VENV)/.installed data
 

@@ -1,16 +1,11 @@
 """``adlib app``: finding a lab, injecting parameters, the Voila command (no server here;
 tests/browser/ serves the labs for real)."""
-import ast
 import json
 
-import papermill
 import pytest
 
 from adlib import app, cli
 from conftest import REPO
-
-NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9]*.ipynb"))
-
 
 def test_lab_by_number_or_name_and_a_clear_error():
     first = app.labs()[0]
@@ -33,23 +28,6 @@ def test_with_parameters_injects_after_the_parameters_cell(tmp_path):
 def test_with_parameters_names_an_unknown_parameter(tmp_path):
     with pytest.raises(ValueError, match=r"no parameter 'stepz'; its parameters are .*steps"):
         app.with_parameters("01", {"stepz": 3}, tmp_path)
-
-
-@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
-def test_papermill_documents_every_literal_parameter(nb):
-    """Each literal assignment of the parameters cell must parse in papermill (a comment
-    with '=' in it once hid parameters from ``papermill --help-notebook`` and ``-p``)."""
-    cell = next(c for c in json.loads(nb.read_text())["cells"]
-                if "parameters" in c["metadata"].get("tags", []))
-    literal = set()
-    for node in ast.parse("".join(cell["source"])).body:
-        if isinstance(node, ast.AnnAssign):
-            try:
-                ast.literal_eval(node.value)
-                literal.add(node.target.id)
-            except ValueError:
-                pass  # QUICK reads the environment
-    assert literal and literal == set(papermill.inspect_notebook(str(nb)))
 
 
 def test_voila_command_binds_loopback(tmp_path):
