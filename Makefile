@@ -7,7 +7,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 QUICK_RUNS := $(CURDIR)/runs/quick
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: run test lab app setup data clean-runs
+.PHONY: run test lint lab app setup data clean-runs
 
 ## run: set up, execute every lab headless in quick mode into runs/notebooks/, print the metrics
 run: setup
@@ -20,9 +20,13 @@ run: setup
 	@echo; echo "Recorded metrics (quick mode, $(QUICK_RUNS)):"
 	@ADLIB_RUNS=$(QUICK_RUNS) $(PY) -m adlib collect
 
-## test: set up, run every notebook once (nbval, quick mode, into a fresh runs/ci), then the
-## unit tests, the checks on what the labs recorded there, and the browser tests
-test: setup
+## lint: ruff on the package, tests, benchmarks and labs (fails on any finding)
+lint: setup
+	$(VENV)/bin/ruff check .
+
+## test: set up, lint, run every notebook once (nbval, quick mode, into a fresh runs/ci), then
+## the unit tests, the checks on what the labs recorded there, and the browser tests
+test: setup lint
 	rm -rf runs/ci
 	ADLIB_QUICK=1 ADLIB_RUNS=$(CURDIR)/runs/ci $(PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=900 notebooks
 	ADLIB_QUICK=1 ADLIB_RUNS=$(CURDIR)/runs/ci ADLIB_LAB_RESULTS=$(CURDIR)/runs/ci ADLIB_BROWSER_REQUIRED=1 \

@@ -19,14 +19,16 @@ Residual flows give the same thing, an exact log-density with a gradient, at a h
 (a power series for the log-determinant), so the kit trades them for zuko's flows.
 
 A ``Flow`` standardises its data (per-feature mean and standard deviation on low-dimensional
-data, one global mean and scale on images; folded into ``log_prob`` by the change of variables), then trains by maximum likelihood with the kit's
-training loop. Images are discrete (256 levels), and a continuous density on discrete data
-can grow without bound, so training batches are *dequantised*: uniform noise one pixel level
-wide (2/255 on the kit's [-1, 1] scale) is added (Theis et al., 2016). 2-D toys are
-continuous and get none. Log-likelihoods of images run into the thousands and one bad batch
-can throw the flow off (seen: a RealNVP on MNIST at lr 1e-3 lost 800 nats in a few steps),
-so gradients are clipped to norm ``clip`` (50). ``tail_level(eps)`` is defined as for a toy, but under the model: the level
-tau with P_g(p_g(X) < tau) = eps, estimated on the flow's own samples.
+data, one global mean and scale on images; folded into ``log_prob`` by the change of
+variables), then trains by maximum likelihood with the kit's training loop. Images are
+discrete (256 levels), and a continuous density on discrete data can grow without bound,
+so training batches are *dequantised*: uniform noise one pixel level wide (2/255 on the
+kit's [-1, 1] scale) is added (Theis et al., 2016). 2-D toys are continuous and get none.
+Log-likelihoods of images run into the thousands and one bad batch can throw the flow off
+(seen: a RealNVP on MNIST at lr 1e-3 lost 800 nats in a few steps), so gradients are
+clipped to norm ``clip`` (50). ``tail_level(eps)`` is defined as for a toy, but under the
+model: the level tau with P_g(p_g(X) < tau) = eps, estimated on the flow's own samples.
+Low-dimensional means at most 16 features (``adlib.data.LOW_DIM``).
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ import torch
 import zuko
 from torch import nn
 
-from . import train
+from . import devices, train
 from .data import is_low_dim
 
 KINDS = {"nsf": zuko.flows.NSF, "maf": zuko.flows.MAF, "realnvp": zuko.flows.RealNVP}
@@ -53,13 +55,17 @@ class Flow(nn.Module):
     dequantize: width of the uniform noise added to training batches; None follows the data
                 (2/255, one pixel level, on data of more than 2 dimensions; 0 on 2-D data).
     clip:       largest gradient norm per step (None: no clipping).
+    device:     "auto", "cpu", "cuda" or "cuda:N" (``adlib.devices``): where the flow lives
+                and trains. ``log_prob`` answers on the device of its input; ``sample`` on
+                the CPU.
     """
 
     def __init__(self, kind: str | None = None, transforms: int = 5, hidden=None,
                  steps: int = 3000, batch: int = 512, lr: float = 1e-3, seed: int = 0,
                  progress: bool = True, dequantize: float | None = None,
-                 clip: float | None = 50.0):
+                 clip: float | None = 50.0, device="auto"):
         super().__init__()
+        self.device = devices.resolve(device)
         if kind is not None and kind not in KINDS:
             raise ValueError(f"unknown flow kind {kind!r}; available: {sorted(KINDS)}")
         for name, v, least in (("transforms", transforms, 1), ("steps", steps, 0),
@@ -75,7 +81,7 @@ class Flow(nn.Module):
         hidden = None if hidden is None else tuple(hidden)
         self.settings = dict(kind=kind, transforms=transforms, hidden=hidden,
                              steps=steps, batch=batch, lr=lr, seed=seed, progress=progress,
-                             dequantize=dequantize, clip=clip)
+                             dequantize=dequantize, clip=clip, device=device)
         self.flow: nn.Module | None = None
         self.history: dict[str, list[float]] = {}
         self._levels: dict[int, torch.Tensor] = {}  # n -> log p_g of n own samples
@@ -87,22 +93,24 @@ class Flow(nn.Module):
 
     def _build(self, dim: int) -> None:
         s = self.settings
-        self.kind = s["kind"] or ("nsf" if dim == 2 else "realnvp")
-        hidden = s["hidden"] or ((64, 64) if is_low_dim(dim) else (512, 512))
-        self.flow = KINDS[self.kind](features=dim, context=0, transforms=s["transforms"],
-                                     hidden_features=list(hidden))
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("std", torch.ones(dim))
+        low = is_low_dim(dim)
+        self.kind = s["kind"] or ("nsf" if low else "realnvp")
+        hidden = s["hidden"] or ((64, 64) if low else (512, 512))
+        with self.device:
+            self.flow = KINDS[self.kind](features=dim, context=0, transforms=s["transforms"],
+                                         hidden_features=list(hidden))
+            self.register_buffer("mean", torch.zeros(dim))
+            self.register_buffer("std", torch.ones(dim))
         self.dim = dim
 
     def fit(self, x: torch.Tensor) -> "Flow":
         """Maximum likelihood on the rows of ``x`` (images are flattened). Returns self."""
         s = self.settings
-        x = x.reshape(len(x), -1).float()
+        x = x.reshape(len(x), -1).float().to(self.device)  # once
         train.seed(s["seed"])
         self._build(x.shape[1])
         noise = s["dequantize"] if s["dequantize"] is not None else (
-            2 / 255 if x.shape[1] > 2 else 0.0)
+            0.0 if is_low_dim(x.shape[1]) else 2 / 255)
         # per-feature standardisation on low-dimensional data; one global scale on images,
         # where near-constant pixels would get a tiny std and blow up rare values
         per_feature = is_low_dim(x.shape[1])
@@ -114,7 +122,7 @@ class Flow(nn.Module):
         opt = torch.optim.Adam(self.flow.parameters(), lr=s["lr"])
 
         def step(i):
-            xb = x[torch.randint(len(x), (s["batch"],))]
+            xb = x[torch.randint(len(x), (s["batch"],), device=self.device)]
             xb = xb + noise * torch.rand_like(xb) if noise else xb
             nll = -self.log_prob(xb).mean()
             opt.zero_grad()
@@ -135,23 +143,31 @@ class Flow(nn.Module):
             raise RuntimeError("flow: call fit() first")
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """log p_g(x) for the rows of ``x`` -> (n,). Differentiable in ``x``."""
+        """log p_g(x) for the rows of ``x`` -> (n,), on ``x``'s device. Differentiable in ``x``."""
         self._check()
-        x = x.reshape(len(x), -1).to(self.mean)
-        u = (x - self.mean) / self.std
-        return self.flow().log_prob(u) - self.std.log().sum()
+        u = (x.reshape(len(x), -1).to(self.mean) - self.mean) / self.std
+        with self.device:  # zuko builds its distribution per call, with a few tensors of its own
+            return (self.flow().log_prob(u) - self.std.log().sum()).to(x.device)
+
+    def invert(self, u: torch.Tensor) -> torch.Tensor:
+        """The sampler's map, base latent -> data space (differentiable): TailGAN's T(z)."""
+        self._check()
+        with self.device:
+            return self.flow().transform.inv(u) * self.std + self.mean
 
     def prob(self, x: torch.Tensor) -> torch.Tensor:
         return self.log_prob(x).exp()
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """``n`` samples (n, dim) from the fitted flow; ``seed`` makes them repeatable."""
+        """``n`` samples (n, dim) from the fitted flow, on the CPU; ``seed`` makes them
+        repeatable (on one device)."""
         self._check()
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             if seed is not None:
                 torch.manual_seed(seed)
-            return self.flow().sample((n,)) * self.std + self.mean
+            with self.device:
+                return (self.flow().sample((n,)) * self.std + self.mean).cpu()
 
     @torch.no_grad()
     def tail_level(self, eps: float, n: int = 100_000) -> float:
@@ -161,5 +177,6 @@ class Flow(nn.Module):
         if not 0 < eps < 1:
             raise ValueError(f"eps must lie in (0, 1), got {eps}")
         if n not in self._levels:
-            self._levels[n] = torch.cat([self.log_prob(c) for c in self.sample(n, seed=54321).split(8192)]).double()
+            self._levels[n] = torch.cat([self.log_prob(c.to(self.device)).cpu()
+                                         for c in self.sample(n, seed=54321).split(8192)]).double()
         return math.exp(torch.quantile(self._levels[n], eps).item())

@@ -7,6 +7,9 @@ terms it wants logged. ``run`` adds what every method needs and nobody should wr
 * seeding (``seed``), so the same seed gives the same numbers on the same machine,
 * a ``tqdm.auto`` progress bar showing the loss terms,
 * a NaN / inf guard that stops with an error naming the term and the step,
+* no device sync per step: the loss terms stay tensors (on the device) and are read back
+  together every ``log_every`` steps (10), when the bar shows them; the NaN guard checks
+  them then, so it stops at most ``log_every - 1`` steps late, naming the first bad step,
 * a per-term loss history,
 * a checkpoint every ``every`` steps (modules, optimisers, history, RNG state) and resume:
   a run that finds its checkpoint continues where it stopped and ends with the same numbers
@@ -70,7 +73,8 @@ def update(opt: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
 def run(step: Callable[[int], dict], steps: int, *, state: dict | None = None,
         seed: int | None = 0, checkpoint: str | os.PathLike | None = None,
         every: int = 500, desc: str = "train", progress: bool = True,
-        history: dict | None = None, meta: dict | None = None) -> dict[str, list[float]]:
+        history: dict | None = None, meta: dict | None = None,
+        log_every: int = 10) -> dict[str, list[float]]:
     """Call ``step(i)`` for i = start .. steps-1 and return the loss history.
 
     state:      objects with ``state_dict`` / ``load_state_dict`` (networks, optimisers)
@@ -81,9 +85,12 @@ def run(step: Callable[[int], dict], steps: int, *, state: dict | None = None,
     history:    a history to append to (e.g. from an earlier stage); a new one otherwise.
     meta:       settings the checkpoint must match to be resumed (e.g. the loss weights);
                 a checkpoint made with other settings raises instead of being reused.
+    log_every:  read the loss terms back (one sync), check them and update the bar every
+                this many steps.
     """
-    if steps < 0 or every < 1:
-        raise ValueError(f"steps must be >= 0 and every >= 1, got steps={steps}, every={every}")
+    if steps < 0 or every < 1 or log_every < 1:
+        raise ValueError(f"steps must be >= 0, every and log_every >= 1, got steps={steps}, "
+                         f"every={every}, log_every={log_every}")
     state = state or {}
     hist: dict[str, list[float]] = history if history is not None else {}
     start = 0
@@ -112,22 +119,36 @@ def run(step: Callable[[int], dict], steps: int, *, state: dict | None = None,
                     "history": hist, "rng": _rng_state(), "meta": meta}, tmp)
         os.replace(tmp, ckpt)  # atomic: a crash never leaves half a checkpoint
 
+    pending: list[tuple[int, dict]] = []  # steps whose terms are not read back yet
+
+    def flush() -> None:
+        """Read the pending terms back in one sync, check them, append them to the history."""
+        tensors = [v for _, terms in pending for v in terms.values() if torch.is_tensor(v)]
+        read = iter(torch.stack(tensors).tolist() if tensors else [])
+        for i, terms in pending:
+            for name, value in terms.items():
+                v = next(read) if torch.is_tensor(value) else float(value)
+                if not math.isfinite(v):
+                    bar.close()
+                    raise NonFiniteLoss(f"{desc}: loss term {name!r} is {v} at step {i}; "
+                                        "lower the learning rate or check the weights")
+                hist.setdefault(name, []).append(v)
+        if pending:
+            bar.set_postfix({k: f"{hist[k][-1]:.4g}" for k in pending[-1][1]}, refresh=False)
+        pending.clear()
+
     # leave=True: a finished bar stays (with the fit's time). A closed notebook bar would
     # leave "Error displaying widget: model not found" in Voila and in saved notebooks.
     bar = tqdm(range(start, steps), desc=desc, disable=not progress, initial=start,
                total=steps, leave=True)
     for i in bar:
         terms = step(i)
-        for name, value in terms.items():
-            v = float(value.detach()) if torch.is_tensor(value) else float(value)
-            if not math.isfinite(v):
-                bar.close()
-                raise NonFiniteLoss(f"{desc}: loss term {name!r} is {v} at step {i}; "
-                                    "lower the learning rate or check the weights")
-            hist.setdefault(name, []).append(v)
-        if i % 10 == 0 or i == steps - 1:
-            bar.set_postfix({k: f"{hist[k][-1]:.4g}" for k in terms}, refresh=False)
+        pending.append((i, {k: v.detach().float().reshape(()) if torch.is_tensor(v) else v
+                            for k, v in terms.items()}))
+        if (i + 1) % log_every == 0 or i == steps - 1:
+            flush()
         if (i + 1) % every == 0 and i + 1 < steps:
+            flush()
             save(i + 1)
     bar.close()
     if start < steps or (ckpt and not ckpt.exists()):

@@ -3,9 +3,10 @@ tests/browser/ serves the labs for real)."""
 import json
 
 import pytest
+from conftest import REPO
 
 from adlib import app, cli
-from conftest import REPO
+
 
 def test_lab_by_number_or_name_and_a_clear_error():
     first = app.labs()[0]

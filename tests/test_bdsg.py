@@ -38,8 +38,10 @@ def test_config_errors_name_the_value(config, match):
 def test_defaults_follow_the_data(fitted):
     assert fitted.lambda1 == 1e-3 and fitted.lambda2 == 5e-4 and fitted.latent_dim == 2
     other = methods.make("bdsg", density=data.toy("gaussian"), steps=0, progress=False)
-    other._resolve(10)
-    assert other.lambda1 == 0.3 and other.lambda2 == 0.025  # the paper's, off 2-D
+    other._settle((10,))  # up to data.LOW_DIM features: the low-dimensional table
+    assert other.lambda1 == 1e-3 and other.latent_dim == 10
+    other._settle((1, 28, 28))
+    assert other.lambda1 == 0.3 and other.lambda2 == 0.025 and other.latent_dim == 64  # the paper's
 
 
 def test_training_logs_the_three_terms_and_moves_outward(fitted):

@@ -78,10 +78,11 @@ def test_image_flows_are_dequantised():
     f = Flow(kind="maf", transforms=1, hidden=(16,), steps=50, progress=False).fit(x)
     assert f.settings["dequantize"] is None and torch.allclose(f.std, torch.full((3,), 1.0), atol=0.1)
     const = torch.cat([x[:, :2], -torch.ones(200, 1)], 1)  # a constant "border" pixel
-    g = Flow(kind="maf", transforms=1, hidden=(16,), steps=0, progress=False).fit(const)
+    g = Flow(kind="maf", transforms=1, hidden=(16,), steps=0, progress=False, dequantize=2 / 255).fit(const)
     assert g.std[2].item() == pytest.approx((2 / 255) / 12**0.5, rel=1e-3)  # noise, not 1e-3
-    img = torch.cat([x, -torch.ones(200, 30)], 1)  # 33 "pixels": one global scale
+    img = torch.cat([x, -torch.ones(200, 30)], 1)  # 33 "pixels" (above LOW_DIM): one global scale, noise
     h = Flow(kind="maf", transforms=1, hidden=(16,), steps=0, progress=False).fit(img)
     assert torch.allclose(h.std, h.std[0].expand(33)) and h.std[0] > 0.3
+    assert h.mean[0].item() == pytest.approx(img.mean().item() + 1 / 255, abs=1e-6)  # + noise / 2
     with pytest.raises(ValueError, match="dequantize must be >= 0"):
         Flow(dequantize=-1.0)

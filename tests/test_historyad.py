@@ -98,7 +98,7 @@ def test_snapshots_on_disk_match_memory(tmp_path):
 
 @pytest.mark.parametrize("config, match", [
     ({"case": 3}, "case must be 1"),
-    ({"alpha": 6.0}, r"alpha \(epochs skipped, 6.0\) must be below epochs \(5\)"),
+    ({"alpha": 6.0, "epochs": 5}, r"alpha \(epochs skipped, 6.0\) must be below epochs \(5\)"),
     ({"lam": -1.0}, "lam must be a non-negative weight"),
     ({"epochs": 0}, "epochs must be an int >= 1"),
     ({"wide_sigma": 0.0}, "wide_sigma, lr and tv_lr must be positive"),

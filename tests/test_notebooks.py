@@ -8,7 +8,6 @@ from pathlib import Path
 
 import papermill as pm
 import pytest
-
 from conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9]*.ipynb"))

@@ -107,6 +107,7 @@ def test_config_errors(config, match):
 
 def test_explorer_render_refits_task2_on_a_new_mu(fitted):
     import matplotlib.pyplot as plt
+
     from adlib import widgets
 
     split = data.toy_split(TOY, n_normal=200, n_anomalies=200, seed=0, n_train=10)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .base import REGISTRY, Detector, as_tensor
 from . import anogan, bdsg, egbad, ganomaly, historyad, knn, omasgan, tailgan  # noqa: F401  (registers the methods)
+from .base import REGISTRY, RUN_ONLY, Detector, as_tensor, describe, read_saved
 
 __all__ = ["make", "available", "load", "fit_score", "Detector", "as_tensor"]
 
@@ -31,10 +31,13 @@ def make(name: str, **config) -> Detector:
     return REGISTRY[name](**config)
 
 
-def load(path) -> Detector:
-    """Rebuild a detector saved with ``det.save(path)``."""
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    det = make(saved["method"], **saved["config"])
+def load(path, device=None) -> Detector:
+    """Rebuild a detector saved with ``det.save(path)`` on ``device`` (None: "auto"; the
+    file itself is device-free). A damaged or foreign file raises ``ValueError`` naming it."""
+    saved = read_saved(path)
+    if saved["method"] not in REGISTRY:
+        raise ValueError(f"{path} holds method {saved['method']!r}, unknown here; available: {available()}")
+    det = make(saved["method"], **{**saved["config"], "device": device or "auto"})
     det._load_extra_state(saved["extra"])
     for k, m in det._modules().items():
         m.load_state_dict(saved["modules"][k])
@@ -56,15 +59,17 @@ def fit_score(det: Detector, train, test_x, where=None) -> dict:
     """
     test_x = as_tensor(test_x)
     path = Path(where) / "result.pt" if where is not None else None
-    config = {k: v for k, v in dataclasses.asdict(det.config).items() if k != "progress"}
+    config = describe({f.name: getattr(det.config, f.name) for f in dataclasses.fields(det.config)
+                       if f.name not in RUN_ONLY})
     if path is not None and path.exists():
         saved = torch.load(path, map_location="cpu", weights_only=False)
         mine = {"method": det.name, "config": config, "n_test": len(test_x)}
-        theirs = {k: saved[k] for k in mine}
+        theirs = {"method": saved["method"], "n_test": saved["n_test"],
+                  "config": describe({k: v for k, v in saved["config"].items() if k not in RUN_ONLY})}
         if theirs != mine:
             raise ValueError(f"{path} holds another run ({theirs}), not {mine}; "
                              "use another folder or delete it")
-        return {"det": load(path.parent / "detector.pt"), "scores": saved["scores"],
+        return {"det": load(path.parent / "detector.pt", device=det.config.device), "scores": saved["scores"],
                 "train_seconds": saved["train_seconds"],
                 "test_seconds_per_1000": saved["test_seconds_per_1000"]}
     start = time.perf_counter()

@@ -15,7 +15,8 @@ the paper's closed-form (CFS) setup; ``density="flow"`` first fits a normalizing
 IResNet setup with a zuko flow in place of the IResNet. The anomaly score is -log p_g(x) (sec. 3.1: x* is
 anomalous when p_g(x*) < eps); B itself is what the method *generates*: strong anomalies.
 
-Defaults follow the data. On 2-D data: M = 1024, N = 256 as in the paper (sec. 4.1), but
+Defaults follow the data (``DEFAULTS``). On low-dimensional data (at most 16 features,
+``adlib.data.LOW_DIM``; the paper's toys are 2-D): M = 1024, N = 256 as in the paper (sec. 4.1), but
 lambda1 = 1e-3 and lambda2 = 5e-4 instead of the paper's 0.3 and 0.025, and B = MLP
 2-64-64-64-2 trained with lr 3e-3 for 8000 steps instead of 2-8-8-8-2. Why: the weights
 are not scale-free. L0 pushes outward with force |grad p|, which for a unit-variance
@@ -29,6 +30,7 @@ underflows on 784 pixels). The score stays -log p_g(x), which ranks points the s
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,11 +40,18 @@ from .. import train
 from ..boundary import bdsg_terms, density_scale
 from ..density import Flow
 from ..nets import mlp
-from .base import (Detector, RunConfig, check_batch, check_density, check_ints, check_weights,
-                   latents, make_flow, register)
-
-DEFAULTS_2D = {"lambda1": 1e-3, "lambda2": 5e-4, "hidden": (64, 64, 64), "lr": 3e-3}
-DEFAULTS_OTHER = {"lambda1": 0.3, "lambda2": 0.025, "hidden": (256, 256), "lr": 1e-3}
+from .base import (
+    DATA_DIM,
+    Detector,
+    RunConfig,
+    check_batch,
+    check_density,
+    check_ints,
+    check_weights,
+    latents,
+    make_flow,
+    register,
+)
 
 
 @dataclass
@@ -54,7 +63,7 @@ class BDSGConfig(RunConfig):
     M: int = 1024                  # data points in the set distance per step
     N: int = 256                   # batch of latents per step (N <= M)
     hidden: tuple | None = None    # hidden widths of B; None: follows the data
-    latent_dim: int | None = None  # dim of z; None: the data's dimension (at most 64)
+    latent_dim: int | None = None  # dim of z; None: the data's dimension (64 on images)
     steps: int = 8000
     lr: float | None = None        # Adam learning rate; None: follows the data
 
@@ -64,27 +73,31 @@ class BDSG(Detector):
     """Boundary generator B(z) trained with BDSG's loss (eq. 3-4); score = -log p(x)."""
     name = "bdsg"
     Config = BDSGConfig
+    DEFAULTS = {"low": {"lambda1": 1e-3, "lambda2": 5e-4, "hidden": (64, 64, 64), "lr": 3e-3,
+                        "latent_dim": DATA_DIM},
+                "image": {"lambda1": 0.3, "lambda2": 0.025, "hidden": (256, 256), "lr": 1e-3,
+                          "latent_dim": 64}}
 
     @staticmethod
     def validate(cfg: BDSGConfig) -> None:
         check_density(cfg, lambda d: callable(getattr(d, "log_prob", None)),
                       "an object with a log_prob(x) method, e.g. adlib.data.toy('bimodal')")
         check_weights(cfg, "lambda1", "lambda2")
-        check_ints(cfg, M=1, N=2, steps=0, every=1)
+        check_ints(cfg, M=1, N=2, steps=0)
         check_batch(cfg)
         if cfg.lr is not None and not cfg.lr > 0:
             raise ValueError(f"lr must be positive, got {cfg.lr}")
 
-    # -- the parts the defaults depend on
-    def _resolve(self, dim: int) -> None:
-        base = DEFAULTS_2D if dim == 2 else DEFAULTS_OTHER
-        c = self.config
-        self.lambda1 = base["lambda1"] if c.lambda1 is None else c.lambda1
-        self.lambda2 = base["lambda2"] if c.lambda2 is None else c.lambda2
-        self.lr = base["lr"] if c.lr is None else c.lr
-        self.latent_dim = c.latent_dim or min(dim, 64)
-        hidden = base["hidden"] if c.hidden is None else tuple(c.hidden)
-        self.B = mlp([self.latent_dim, *hidden, dim])
+    def _build(self) -> None:
+        self.dim = math.prod(self.shape)
+        self.B = mlp([self.latent_dim, *self.hidden, self.dim])
+        self.density = self.config.density  # "flow": fitted in _fit, or rebuilt by a load
+
+    def _load_extra_state(self, extra: dict) -> None:
+        super()._load_extra_state(extra)
+        if isinstance(self.density, str):  # an empty flow of the saved architecture for its weights
+            self.density = make_flow(self.config)
+            self.density._build(self.dim)
 
     def _modules(self):
         mods = {"B": self.B} if hasattr(self, "B") else {}
@@ -92,64 +105,42 @@ class BDSG(Detector):
             mods["flow"] = self.density
         return mods
 
-    def _extra_state(self):
-        return {"shape": self.shape}
-
-    def _load_extra_state(self, extra):
-        self.shape = tuple(extra["shape"])
-        dim = int(torch.tensor(self.shape).prod())
-        self._resolve(dim)
-        self.density = self.config.density
-        if isinstance(self.density, str):
-            self.density = make_flow(self.config)
-            self.density._build(dim)
-
     def _generate(self, z: torch.Tensor) -> torch.Tensor:
         return self.B(z).reshape(len(z), *self.shape)
 
+    def _log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p_g(x) on x's device (a toy density computes on the CPU, a Flow on its own)."""
+        if isinstance(self.density, Flow):
+            return self.density.log_prob(x)
+        return self.density.log_prob(x.cpu()).to(x.device)
+
     def _fit(self, x: torch.Tensor) -> None:
         c = self.config
-        self.shape = tuple(x.shape[1:])
-        train.seed(c.seed)  # the initial weights depend on the seed too
-        self._resolve(x[0].numel())
-        self.density = c.density
         if isinstance(c.density, str):  # "flow": learn p_g first (the paper's IResNet / ResFlow step)
             self.density = make_flow(self.config).fit(x)
             self.density.requires_grad_(False)  # only B trains below
         opt = torch.optim.Adam(self.B.parameters(), lr=self.lr)
-        log_prob = density_scale(self.density.log_prob, x[0].numel())
+        log_prob = density_scale(self._log_prob, self.dim)
         m = min(c.M, len(x))
 
         def step(i):
-            z = torch.randn(c.N, self.latent_dim)
-            xs = x[torch.randperm(len(x))[:m]]
+            z = torch.randn(c.N, self.latent_dim, device=self.device)
+            xs = x[torch.randperm(len(x), device=self.device)[:m]]
             terms = bdsg_terms(self._generate(z), z, xs, log_prob)
             loss = terms["L0"] + self.lambda1 * terms["L1"] + self.lambda2 * terms["L2"]
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            train.update(opt, loss)
             return {"loss": loss, **terms}
 
         self.B.train()
-        self.history = train.run(step, c.steps, state={"B": self.B, "opt": opt}, seed=c.seed,
-                                 checkpoint=c.checkpoint, every=c.every, desc="bdsg",
-                                 progress=c.progress, meta=self._meta(len(x)))
-
-    def _meta(self, n: int) -> dict:
-        """What a checkpoint must agree with to be resumed."""
-        c = self.config
-        return {"method": self.name, "lambda1": self.lambda1, "lambda2": self.lambda2,
-                "M": c.M, "N": c.N, "hidden": list(c.hidden or ()), "lr": self.lr,
-                "latent_dim": self.latent_dim, "seed": c.seed, "n_train": n,
-                "density": repr(c.density), "flow": c.flow}
+        self.history = self._run(step, c.steps, {"B": self.B, "opt": opt}, desc="bdsg")
 
     def _score(self, x: torch.Tensor) -> torch.Tensor:
-        return -self.density.log_prob(x)
+        return -self._log_prob(x)
 
     @torch.no_grad()
     def boundary(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """``n`` samples of B(z), z ~ N(0, I): points on the estimated boundary."""
+        """``n`` samples of B(z), z ~ N(0, I): points on the estimated boundary (CPU)."""
         if not self.fitted:
             raise RuntimeError("bdsg: call fit() before boundary()")
         self.B.eval()
-        return self._generate(latents(n, self.latent_dim, seed))
+        return self._generate(latents(n, self.latent_dim, seed, self.device)).cpu()

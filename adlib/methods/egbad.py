@@ -58,21 +58,19 @@ class EGBAD(GANBaseline):
         if not c.alpha <= 1:
             raise ValueError(f"alpha weighs two terms as (alpha, 1 - alpha): it must lie in [0, 1], got {c.alpha}")
 
-    def _resolve(self, shape: tuple) -> None:
+    def _build(self) -> None:
         c = self.config
-        low = self._latent(shape)
         self.G = nets.generator(self.latent_dim, self.shape, c.hidden)
         self.E = nets.encoder(self.shape, self.latent_dim, c.hidden)
-        self.D = nets.JointCritic(self.shape, self.latent_dim, c.hidden, width=c.hidden[-1] if low else 512)
+        self.D = nets.JointCritic(self.shape, self.latent_dim, c.hidden, width=c.hidden[-1] if self.low else 512)
 
     def _fit(self, x: torch.Tensor) -> None:
-        c, n = self.config, self.config.batch
-        x = self._start(x)
+        c = self.config
         opt_ge, opt_d = self._adam(self.G, self.E), self._adam(self.D)
         bce = F.binary_cross_entropy_with_logits
 
         def step(i):
-            xb, z = x[torch.randint(len(x), (n,))], torch.randn(n, self.latent_dim)
+            xb, z = self._batch(x), self._z(c.batch)
             ex, gz = self.E(xb), self.G(z)
             real, fake = self.D(xb, ex.detach()), self.D(gz.detach(), z)
             loss_d = train.update(opt_d, bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake)))
@@ -87,8 +85,7 @@ class EGBAD(GANBaseline):
                 loss = loss + c.residual * (xb - self.G(ex)).abs().flatten(1).mean(1).mean()
             return {"discriminator": loss_d, "generator+encoder": train.update(opt_ge, loss)}
 
-        self._train(step, len(x), {"opt_ge": opt_ge, "opt_d": opt_d},
-                    generator_loss=c.generator_loss, residual=c.residual)
+        self._train(step, {"opt_ge": opt_ge, "opt_d": opt_d})
 
     def _parts(self, x: torch.Tensor) -> torch.Tensor:
         """Per point (data units in), the reconstruction term ||x - G(E(x))||_1 and L_D."""

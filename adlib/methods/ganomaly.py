@@ -49,9 +49,8 @@ class GANomaly(GANBaseline):
         GANBaseline.validate(c)
         check_weights(c, "w_adv", "w_con", "w_enc")
 
-    def _resolve(self, shape: tuple) -> None:
+    def _build(self) -> None:
         c = self.config
-        self._latent(shape)
         self.G_E = nets.encoder(self.shape, self.latent_dim, c.hidden)
         self.G_D = nets.generator(self.latent_dim, self.shape, c.hidden)
         self.E = nets.encoder(self.shape, self.latent_dim, c.hidden)
@@ -64,14 +63,13 @@ class GANomaly(GANBaseline):
         return z, x_hat, self.E(x_hat)
 
     def _fit(self, x: torch.Tensor) -> None:
-        c, n = self.config, self.config.batch
-        x = self._start(x)
+        c = self.config
         js = divergences.get("js")
         opt_g, opt_d = self._adam(self.G_E, self.G_D, self.E), self._adam(self.D)
         f = self.D[:-1]
 
         def step(i):
-            xb = x[torch.randint(len(x), (n,))]
+            xb = self._batch(x)
             z, x_hat, z_hat = self.forward(xb)
             adv = (f(xb).detach() - f(x_hat)).pow(2).mean()
             con = (xb - x_hat).abs().mean()
@@ -80,7 +78,7 @@ class GANomaly(GANBaseline):
             loss_d = train.update(opt_d, js.critic_loss(self.D, xb, x_hat.detach()))
             return {"generator": loss_g, "adv": adv, "con": con, "enc": enc, "discriminator": loss_d}
 
-        self._train(step, len(x), {"opt_g": opt_g, "opt_d": opt_d}, weights=[c.w_adv, c.w_con, c.w_enc])
+        self._train(step, {"opt_g": opt_g, "opt_d": opt_d})
 
     def _score(self, x: torch.Tensor) -> torch.Tensor:
         z, _, z_hat = self.forward(self._in(x))

@@ -18,7 +18,7 @@ one.
   downloaded here).
 
 ``max_train`` keeps a seeded random subset of the training set (the search is
-O(train x test)).
+O(train x test)). The search is scikit-learn's, on the CPU whatever ``device`` says.
 """
 from __future__ import annotations
 
@@ -55,31 +55,31 @@ class KNN(Standardised, Detector):
         if c.max_train is not None:
             check_ints(c, max_train=1)
 
-    def _features(self, x: torch.Tensor):
-        z = self._in(x).flatten(1).numpy()
+    def _features(self, xs: torch.Tensor):
+        """Standardised points -> the rows the index searches (NumPy, on the CPU)."""
+        z = xs.flatten(1).cpu().numpy()
         return self.pca.transform(z) if self.pca is not None else z
 
     def _fit(self, x: torch.Tensor) -> None:
-        c = self.config
+        c = self.config  # x: standardised by the fit skeleton; scikit-learn searches on the CPU
         if c.max_train is not None and c.max_train < len(x):
-            keep = torch.randperm(len(x), generator=torch.Generator().manual_seed(c.seed))[:c.max_train]
-            x = x[keep]
+            keep = torch.randperm(len(x), generator=torch.Generator().manual_seed(c.seed), device="cpu")[:c.max_train]
+            x = x[keep.to(x.device)]
         if len(x) < c.k:
             raise ValueError(f"k={c.k} neighbours need at least k training points, got {len(x)}")
-        self._standardise(x)
-        z = self._in(x).flatten(1).numpy()
         self.pca = None
         if c.space == "pca":
-            n = min(c.components, *z.shape)
-            self.pca = PCA(n_components=n, random_state=c.seed).fit(z)
+            z = x.flatten(1).cpu().numpy()
+            self.pca = PCA(n_components=min(c.components, *z.shape), random_state=c.seed).fit(z)
         self.index = NearestNeighbors(n_neighbors=c.k).fit(self._features(x))
 
     def _score(self, x: torch.Tensor) -> torch.Tensor:
-        dist, _ = self.index.kneighbors(self._features(x))
+        dist, _ = self.index.kneighbors(self._features(self._in(x)))
         return torch.from_numpy(dist.mean(1)).float()
 
     def _extra_state(self):
-        return {"loc": self.loc, "scale": self.scale, "pca": self.pca, "index": self.index}
+        return {**super()._extra_state(), "pca": self.pca, "index": self.index}
 
     def _load_extra_state(self, extra):
-        self.loc, self.scale, self.pca, self.index = (extra[k] for k in ("loc", "scale", "pca", "index"))
+        super()._load_extra_state(extra)
+        self.pca, self.index = extra["pca"], extra["index"]

@@ -46,19 +46,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from .. import divergences, nets, train
-from ..data import is_low_dim
 from ..boundary import scattering, set_distance
 from .base import Detector, RunConfig, Standardised, as_tensor, check_ints, check_weights, latents, register
 
-DEFAULTS_2D = {"mu": 8.0, "nu": 20.0, "Q": 4096, "N": 100, "latent_dim": 2}
-DEFAULTS_IMAGE = {"mu": 0.2, "nu": 0.3, "Q": 1024, "N": 256, "latent_dim": 128}
 STAGES = ("final", "task1", "task3")  # what score(x, stage=) accepts
 STAGE_NAMES = ("task1", "task2", "task3", "final")  # training stages, in order
 
@@ -90,6 +86,8 @@ class OMASGAN(Standardised, Detector):
     name = "omasgan"
     Config = OMASGANConfig
     networks = ("G", "D", "B", "t", "G2", "C", "J")
+    DEFAULTS = {"low": {"mu": 8.0, "nu": 20.0, "Q": 4096, "N": 100, "latent_dim": 2},
+                "image": {"mu": 0.2, "nu": 0.3, "Q": 1024, "N": 256, "latent_dim": 128}}
 
     @staticmethod
     def validate(c: OMASGANConfig) -> None:
@@ -109,38 +107,36 @@ class OMASGAN(Standardised, Detector):
                 check_ints(c, **{key: 2 if key == "N" else 1})
         if c.critic_steps is not None:
             check_ints(c, critic_steps=1)
-        check_ints(c, every=1)
         if len(c.steps) != 4 or any(not isinstance(s, int) or s < 0 for s in c.steps):
             raise ValueError(f"steps must be four ints >= 0 (Task 1, Task 2, Task 3, J), got {c.steps!r}")
         if not c.lr > 0:
             raise ValueError(f"lr must be positive, got {c.lr}")
 
     # -- settings and networks
-    def _settings(self, shape: tuple) -> None:
-        """Resolve the data-dependent defaults (mu, nu, Q, N, latent_dim) and the divergence."""
-        c = self.config
-        self.shape = tuple(shape)
-        base = DEFAULTS_2D if is_low_dim(math.prod(shape)) else DEFAULTS_IMAGE
-        for key, v in base.items():
-            setattr(self, key, v if getattr(c, key) is None else getattr(c, key))
-        self.div = divergences.get(c.divergence)
-        self.critic_steps = c.critic_steps or (5 if self.div.penalty else 1)
+    def _settle(self, shape: tuple) -> None:
+        """The data-dependent defaults (mu, nu, Q, N, latent_dim), the divergence and the
+        critic steps per generator step."""
+        super()._settle(shape)
+        self.div = divergences.get(self.config.divergence)
+        self.critic_steps = self.config.critic_steps or (5 if self.div.penalty else 1)
 
     def _critic(self) -> torch.nn.Module:
         """A fresh critic (D, t, C and J all share this architecture)."""
-        return nets.critic(self.shape, self.config.hidden)
+        with self.device:
+            return nets.critic(self.shape, self.config.hidden)
 
     def _generator(self) -> torch.nn.Module:
-        return nets.generator(self.latent_dim, self.shape, self.config.hidden)
+        with self.device:
+            return nets.generator(self.latent_dim, self.shape, self.config.hidden)
 
-    def _resolve(self, shape: tuple) -> None:
-        self._settings(shape)
+    def _build(self) -> None:
+        """Every network (``_train`` rebuilds each from its own seed before its stage)."""
         self.G, self.B, self.G2 = self._generator(), self._generator(), self._generator()
         self.D, self.t, self.C, self.J = (self._critic() for _ in range(4))
 
     # -- training
     def _z(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim)
+        return torch.randn(n, self.latent_dim, device=self.device)
 
     def _adam(self, net):
         return torch.optim.Adam(net.parameters(), lr=self.config.lr, betas=(0.5, 0.999))
@@ -149,23 +145,14 @@ class OMASGAN(Standardised, Detector):
         """Run stage ``i`` (0: Task 1 ... 3: J) with the kit's loop. Its checkpoint must match
         the settings it depends on: Task 1 only its own, the later stages all of them."""
         c, name = self.config, STAGE_NAMES[i]
-        ckpt = f"{c.checkpoint}.{name}.pt" if c.checkpoint else None
-        meta = {"method": self.name, "stage": name, "divergence": c.divergence, "N": self.N,
-                "latent_dim": self.latent_dim, "hidden": list(c.hidden), "seed": c.seed,
-                "lr": c.lr, "task1_steps": c.steps[0], "critic_steps": self.critic_steps}
-        if i > 0:
-            meta.update({"mu": self.mu, "nu": self.nu, "Q": self.Q, "steps": list(c.steps),
-                         "weights": [c.alpha, c.beta, c.gamma, c.delta, c.zeta]})
-        hist = train.run(step, c.steps[i], state=state, seed=c.seed + i, checkpoint=ckpt,
-                         every=c.every, desc=f"omasgan {name}", progress=c.progress, meta=meta)
+        only = None if i > 0 else ("divergence", "N", "latent_dim", "hidden", "seed", "lr", "critic_steps")
+        hist = self._run(step, c.steps[i], state, part=name, seed=c.seed + i, only=only,
+                         meta={"steps": list(c.steps[:i])}, desc=f"omasgan {name}")  # the stages before
         self.history = {k: v for k, v in self.history.items() if not k.startswith(name + "/")}
         self.history.update({f"{name}/{k}": v for k, v in hist.items()})
 
     def _fit(self, x: torch.Tensor) -> None:
-        self._settings(tuple(x.shape[1:]))  # _train builds the networks, each from its seed
-        self._standardise(x)
-        self.history = {}
-        self._train(self._in(x), first=0)
+        self._train(x, first=0)  # x: standardised by the fit skeleton
 
     def refit(self, data, **changes) -> "OMASGAN":
         """A copy of this fitted detector with Task 2, Task 3 and J retrained under
@@ -181,19 +168,21 @@ class OMASGAN(Standardised, Detector):
                              "change Task 1: make a new detector and fit it instead")
         # no checkpoint unless given: the fitted detector's files belong to its own settings
         new = type(self)(**{**dataclasses.asdict(self.config), "checkpoint": None, **changes})
-        new._settings(self.shape)
+        x = new._check_train(as_tensor(data))
+        new._settle(self.shape)
         for k in ("G", "D", "B", "t", "G2", "C", "J", "loc", "scale"):
-            setattr(new, k, copy.deepcopy(getattr(self, k)))
+            setattr(new, k, copy.deepcopy(getattr(self, k)).to(new.device))
+        new.n_train = len(x)
         new.history = {k: v for k, v in self.history.items() if k.startswith("task1/")}
-        new._train(new._in(as_tensor(data)), first=1)
+        new._train(new._in(x.to(new.device)), first=1)
         new.fitted = True
-        return new
+        return new.eval()
 
     def _train(self, x: torch.Tensor, first: int) -> None:
         """Stages ``first`` .. 3 on standardised data ``x``; each starts from its own seed,
         so a refit from Task 2 repeats a full fit's numbers."""
         c, n = self.config, self.N
-        batch = lambda: x[torch.randint(len(x), (n,))]
+        batch = lambda: x[torch.randint(len(x), (n,), device=self.device)]
         fresh = lambda i, make: (train.seed(c.seed + 10 + i), make())[1]  # seeded new weights
 
         # Task 1: a GAN with the chosen divergence
@@ -294,4 +283,4 @@ class OMASGAN(Standardised, Detector):
         if not self.fitted:
             raise RuntimeError(f"{self.name}: call fit() first")
         net.eval()
-        return self._out(net(latents(n, self.latent_dim, seed)))
+        return self._out(net(latents(n, self.latent_dim, seed, self.device))).cpu()

@@ -35,11 +35,12 @@ the scale): w_d = 2e-3, w_e = 0.01, w_sc = 5e-3, p = q = 2, M = 1024, N = 256, 3
 lr 1e-3. Tuned on the bimodal toy (1500-step runs, seed 0): w_sc = 5e-4 lost a mode from
 G's init, w_sc = 5e-3 with w_d = 1e-3 sent 31 % of the samples beyond the 0.01 % contour,
 and w_d = 2e-3 balanced it (BP1 0.80, far share 0.12, both modes ringed).
-Images: see ``DEFAULTS_IMAGE`` and the notes there.
+Images: see ``DEFAULTS["image"]`` and the notes there.
 """
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,13 +48,22 @@ import torch
 
 from .. import train
 from ..boundary import density_scale, set_distance, tailgan_terms
-from ..data import is_low_dim
 from ..density import Flow
-from .base import (Detector, RunConfig, check_batch, check_density, check_ints, check_weights,
-                   latents, make_flow, register)
+from .base import (
+    Detector,
+    RunConfig,
+    check_batch,
+    check_density,
+    check_ints,
+    check_weights,
+    latents,
+    make_flow,
+    register,
+)
 
 INITS = ("from_g", "random")
-DEFAULTS_2D = {"w_d": 2e-3, "w_e": 0.01, "w_sc": 5e-3, "lr": 1e-3}
+DEFAULTS = {"low": {"w_d": 2e-3, "w_e": 0.01, "w_sc": 5e-3, "lr": 1e-3},
+            "image": {"w_d": 0.2, "w_e": 0.01, "w_sc": 0.01, "lr": 1e-4}}
 # Images ([-1, 1] pixels). w_d = 0.2 gives the score's two terms equal interquartile spread on
 # *normal training* data (MNIST without digit 0: log p_g / D 0.60, nearest-neighbour distance
 # 2.95). What happens in training: T finds points where p_g^(1/D) is ~0 within a few dozen
@@ -63,7 +73,6 @@ DEFAULTS_2D = {"w_d": 2e-3, "w_e": 0.01, "w_sc": 5e-3, "lr": 1e-3}
 # ink), so L_d pulls T towards 1s: after 300 steps every T sample's nearest class was 1 at
 # w_sc = 0.01 and 0.1; w_sc = 1 spread them (1: 61 %, 7: 30 %) but left them 18 from the
 # data (L_d) and failing the clustering check. Kept at 0.01; lab 02 shows the effect.
-DEFAULTS_IMAGE = {"w_d": 0.2, "w_e": 0.01, "w_sc": 0.01, "lr": 1e-4}
 
 
 @dataclass
@@ -87,6 +96,7 @@ class TailGAN(Detector):
     """Tail generator T(z) trained with TailGAN's loss (eq. 6-7) on a learned flow p_g."""
     name = "tailgan"
     Config = TailGANConfig
+    DEFAULTS = DEFAULTS
     networks = ("G", "T")
 
     @staticmethod
@@ -100,53 +110,50 @@ class TailGAN(Detector):
                                  f"got {getattr(cfg, key)}")
         if cfg.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {cfg.init!r}")
-        check_ints(cfg, M=1, N=2, steps=0, every=1)
+        check_ints(cfg, M=1, N=2, steps=0)
         check_batch(cfg)
         if cfg.lr is not None and not cfg.lr > 0:
             raise ValueError(f"lr must be positive, got {cfg.lr}")
+        if isinstance(cfg.density, Flow) and cfg.density.flow is None:
+            raise ValueError("density: the Flow given to tailgan must be fitted first")
+
+    def _build(self) -> None:
+        """Check the flow kind; G is the given flow, or for density="flow" the one _fit trains; T comes in _fit."""
+        c = self.config
+        self.dim = math.prod(self.shape)
+        kind = (c.flow or {}).get("kind") if isinstance(c.density, str) else c.density.kind
+        if not self.low and kind == "maf":
+            raise ValueError(f"T copies G's sampler, and a MAF samples one dimension at a time "
+                             f"({self.dim} passes per layer here): use flow={{'kind': 'realnvp'}}")
+        self.G = c.density  # "flow": fitted in _fit, or rebuilt by a load
 
     def _extra_state(self):
-        return {"train_x": self.train_x, "shape": self.shape}
+        return {**super()._extra_state(), "train_x": self.train_x}
 
     def _load_extra_state(self, extra):
-        self.train_x, self.shape = extra["train_x"], tuple(extra["shape"])
-        dim = self.train_x.shape[1]
-        self._resolve(dim)
-        self.G = make_flow(self.config) if isinstance(self.config.density, str) else self.config.density
-        self.G._build(dim)
-        self.T = copy.deepcopy(self.G)
-        self.log_p = density_scale(self.G.log_prob, dim)
-
-    def _resolve(self, dim: int) -> None:
-        """Fill the weights and lr the config leaves as None from the data's defaults."""
-        base = DEFAULTS_2D if is_low_dim(dim) else DEFAULTS_IMAGE
-        for key, v in base.items():
-            setattr(self, key, v if getattr(self.config, key) is None else getattr(self.config, key))
+        super()._load_extra_state(extra)
+        if isinstance(self.G, str):  # an empty flow of the saved architecture for its weights
+            self.G = make_flow(self.config)
+            self.G._build(self.dim)
+        self.T = copy.deepcopy(self.G).to(self.device)
+        self.log_p = density_scale(self.G.log_prob, self.dim)
+        self.train_x = extra["train_x"].to(self.device)
 
     def T_of(self, z: torch.Tensor) -> torch.Tensor:
         """T(z): the copied sampler, base latent -> data space (differentiable)."""
-        return self.T.flow().transform.inv(z) * self.T.std + self.T.mean
+        return self.T.invert(z)
 
     def _fit(self, x: torch.Tensor) -> None:
         c = self.config
-        self.shape = tuple(x.shape[1:])
         x = x.reshape(len(x), -1)
-        dim = x.shape[1]
-        self._resolve(dim)
-        if isinstance(c.density, Flow) and c.density.flow is None:
-            raise ValueError("density: the Flow given to tailgan must be fitted first")
-        kind = (c.flow or {}).get("kind") if isinstance(c.density, str) else c.density.kind
-        if not is_low_dim(dim) and kind == "maf":
-            raise ValueError(f"T copies G's sampler, and a MAF samples one dimension at a time "
-                             f"({dim} passes per layer here): use flow={{'kind': 'realnvp'}}")
-        train.seed(c.seed)
         self.train_x = x
-        self.G = make_flow(self.config).fit(x) if isinstance(c.density, str) else c.density
+        if isinstance(c.density, str):
+            self.G = make_flow(c).fit(x)
         self.G.requires_grad_(False)
-        self.log_p = density_scale(self.G.log_prob, dim)
-        self.T = copy.deepcopy(self.G)
+        self.log_p = density_scale(self.G.log_prob, self.dim)
+        self.T = copy.deepcopy(self.G).to(self.device)
         if c.init == "random":
-            self.T._build(x.shape[1])  # fresh weights, same architecture
+            self.T._build(self.dim)  # fresh weights, same architecture
             self.T.mean.copy_(self.G.mean)
             self.T.std.copy_(self.G.std)
         self.T.requires_grad_(True)
@@ -154,22 +161,15 @@ class TailGAN(Detector):
         m = min(c.M, len(x))
 
         def step(i):
-            z = torch.randn(c.N, x.shape[1])
-            xs = x[torch.randperm(len(x))[:m]]
+            z = torch.randn(c.N, self.dim, device=self.device)
+            xs = x[torch.randperm(len(x), device=self.device)[:m]]
             terms = tailgan_terms(self.T_of(z), z, xs, self.log_p, p=c.p, q=c.q)
             loss = (terms["Lpr"] + self.w_d * terms["Ld"] + self.w_e * terms["Le"]
                     + self.w_sc * terms["Lsc"])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            train.update(opt, loss)
             return {"loss": loss, **terms}
 
-        meta = {"method": self.name, **{k: getattr(self, k) for k in DEFAULTS_2D},
-                **{k: getattr(c, k) for k in ("p", "q", "init", "M", "N", "seed")},
-                "n_train": len(x)}
-        self.history = train.run(step, c.steps, state={"T": self.T, "opt": opt}, seed=c.seed,
-                                 checkpoint=c.checkpoint, every=c.every, desc="tailgan",
-                                 progress=c.progress, meta=meta)
+        self.history = self._run(step, c.steps, {"T": self.T, "opt": opt}, desc="tailgan")
 
     def _terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.reshape(len(x), -1)
@@ -192,6 +192,6 @@ class TailGAN(Detector):
         """``n`` samples of T(z): generated points on the tail of the normal data."""
         if not self.fitted:
             raise RuntimeError("tailgan: call fit() before tail()")
-        return self.T_of(latents(n, self.train_x.shape[1], seed)).reshape(n, *self.shape)
+        return self.T_of(latents(n, self.dim, seed, self.device)).reshape(n, *self.shape).cpu()
 
     boundary = tail  # the same role as BDSG's B(z)
