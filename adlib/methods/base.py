@@ -307,7 +307,8 @@ class Detector:
 
     def _load_extra_state(self, extra: dict) -> None:
         """Rebuild the networks for the saved shape on ``self.device`` (weights come next)."""
-        self._settle(tuple(extra["shape"]))
+        shape = extra["shape"] if "shape" in extra else extra["loc"].shape  # kNN files before the skeleton
+        self._settle(tuple(shape))
         self.n_train = extra.get("n_train")
         with self.device:
             self._build()
