@@ -146,14 +146,12 @@ class Flow(nn.Module):
         """log p_g(x) for the rows of ``x`` -> (n,), on ``x``'s device. Differentiable in ``x``."""
         self._check()
         u = (x.reshape(len(x), -1).to(self.mean) - self.mean) / self.std
-        with self.device:  # zuko builds its distribution per call, with a few tensors of its own
-            return (self.flow().log_prob(u) - self.std.log().sum()).to(x.device)
+        return (self.flow().log_prob(u) - self.std.log().sum()).to(x.device)
 
     def invert(self, u: torch.Tensor) -> torch.Tensor:
         """The sampler's map, base latent -> data space (differentiable): TailGAN's T(z)."""
         self._check()
-        with self.device:
-            return self.flow().transform.inv(u) * self.std + self.mean
+        return self.flow().transform.inv(u) * self.std + self.mean
 
     def prob(self, x: torch.Tensor) -> torch.Tensor:
         return self.log_prob(x).exp()
@@ -166,8 +164,7 @@ class Flow(nn.Module):
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             if seed is not None:
                 torch.manual_seed(seed)
-            with self.device:
-                return (self.flow().sample((n,)) * self.std + self.mean).cpu()
+            return (self.flow().sample((n,)) * self.std + self.mean).cpu()
 
     @torch.no_grad()
     def tail_level(self, eps: float, n: int = 100_000) -> float:
