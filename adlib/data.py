@@ -7,7 +7,7 @@ Three things live here:
 * ``images(name)``: MNIST, Fashion-MNIST, KMNIST, CIFAR-10/100 and SVHN through torchvision,
   as float tensors in [-1, 1] of shape (N, C, H, W). ``image_folder(path)`` does the same for
   your own class-per-folder images.
-* the evaluation protocols of METHODS.md as functions returning one ``Split``:
+* the usual evaluation protocols as functions returning one ``Split``:
   ``loo`` (leave one class out), ``one_class``, ``ood`` (one dataset against another) and
   ``pooled`` (the survey's 80/20 protocol).
 

@@ -1,5 +1,5 @@
 """Distribution metrics m(P, Q) for GANs: the critic's loss, the generator's loss, and the
-variational estimate that OMASGAN's Task 2 maximises (papers/omasgan.txt, eq. 2).
+variational estimate that OMASGAN's Task 2 maximises (OMASGAN, eq. 2).
 
 A critic V(x) -> R (raw outputs ``v``) is trained on samples of P (the data) and Q (the
 generator's samples). Each divergence says how to turn V into an estimate of m(P, Q):

@@ -1,4 +1,4 @@
-"""AnoGAN (Schlegl et al. 2017; the survey's section 2.1, papers/gan_ad_survey_anogan_egbad_ganomaly.txt).
+"""AnoGAN (Schlegl et al. 2017; the GAN-AD survey's section 2.1).
 
 1. **A GAN on normal data** (the original, JS, GAN: ``adlib.divergences.get("js")``): G maps
    z ~ N(0, I) to data, a discriminator D tells data from G's samples.

@@ -1,4 +1,4 @@
-"""BDSG: the Boundary of Distribution Support Generator (Dionelis et al., papers/bdsg.txt).
+"""BDSG: the Boundary of Distribution Support Generator (Dionelis et al.).
 
 Given a density p_g of the normal data, train a generator B(z) whose samples lie on the
 boundary of the data's support by minimising eq. 3-4:

@@ -1,5 +1,5 @@
 """EGBAD: efficient GAN-based anomaly detection with a BiGAN (Zenati et al. 2018; the
-survey's section 2.2, papers/gan_ad_survey_anogan_egbad_ganomaly.txt).
+GAN-AD survey's section 2.2).
 
 A BiGAN learns an encoder E (x -> z) together with the generator G (z -> x): the
 discriminator sees *pairs* D(x, z) (``adlib.nets.JointCritic``) and plays (eq. 3)

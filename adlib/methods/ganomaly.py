@@ -1,4 +1,4 @@
-"""GANomaly (Akcay et al. 2018; the survey's section 2.3, papers/gan_ad_survey_anogan_egbad_ganomaly.txt).
+"""GANomaly (Akcay et al. 2018; the GAN-AD survey's section 2.3).
 
 The generator is an encoder-decoder-encoder: G_E maps x to z, G_D maps z to the
 reconstruction x^ = G(x) = G_D(G_E(x)), and a second encoder E maps x^ to z^. A
@@ -16,7 +16,7 @@ to the same code; an anomaly is decoded into something normal-looking, whose cod
 
 Eq. 13 min-max scales the scores over the *test set*: ``adlib.metrics.minmax(scores)`` does
 that on a set you choose. ``score`` itself never does: a point's score must not depend on
-the other points it is scored with (a pitfall of the public code, METHODS.md), and AUROC
+the other points it is scored with (a pitfall of the public code), and AUROC
 and AUPRC do not change under that scaling anyway. Inference runs in eval mode (the
 decoder's batch norm uses its running statistics), and no checkpoint is chosen on test labels.
 """

@@ -1,5 +1,5 @@
 """HistoryAD: a WGAN-GP's own training history as negatives, and a total-variation detector
-(papers/historyad.txt).
+(the HistoryAD paper).
 
 1. **A WGAN-GP** (eq. 2, with the gradient penalty of Gulrajani et al.): the critic D is
    *negative on data and positive on G's samples* (the paper's sign, so that D already points

@@ -2,7 +2,7 @@
 
 ``score(x)`` = the mean distance from x to its ``k`` nearest training points (scikit-learn's
 ``NearestNeighbors``, exact). No training, no generator, one hyperparameter. It is also what
-BDSG's L1 term measures at a point (papers/bdsg.txt, eq. 1: the distance from a sample to
+BDSG's L1 term measures at a point (BDSG, eq. 1: the distance from a sample to
 the nearest data point, ``adlib.boundary.set_distance``), here with k neighbours instead of
 one.
 

@@ -1,5 +1,5 @@
 """OMASGAN: boundary samples from an f-divergence GAN, retraining with them as negatives,
-and a final discriminator J (Dionelis et al., papers/omasgan.txt).
+and a final discriminator J (Dionelis et al.).
 
 Four stages, each trained with the kit's loop (seeded, NaN guard, resumable):
 

@@ -1,4 +1,4 @@
-"""TailGAN: a tail generator on a likelihood model (Dionelis et al., papers/tailgan.txt).
+"""TailGAN: a tail generator on a likelihood model (Dionelis et al.).
 
 Step 1 learns G with a density p_g (the paper: PresGAN or FlowGAN; here the kit's flow,
 ``adlib.density.Flow``, trained by maximum likelihood, without FlowGAN's adversarial term).
