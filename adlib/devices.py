@@ -48,6 +48,12 @@ def resolve(device="auto") -> torch.device:
     return torch.device("cpu")
 
 
+def cores() -> int:
+    """The CPU cores this process may use (its affinity mask where the OS has one)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return n or 1
+
+
 def set_threads(n: int | None = None) -> int:
     """Set PyTorch's CPU thread count: ``n``, else ``$ADLIB_THREADS``, else at most the cores
     this process may use. Without ``n`` it acts once per process (the user's own
@@ -62,8 +68,7 @@ def set_threads(n: int | None = None) -> int:
                 raise ValueError(f"ADLIB_THREADS must be a positive int, got {env!r}")
             n = int(env)
         else:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-            n = min(torch.get_num_threads(), cores or 1)
+            n = min(torch.get_num_threads(), cores())
     elif not isinstance(n, int) or n < 1:
         raise ValueError(f"threads must be a positive int, got {n!r}")
     _threads_set = True

@@ -6,6 +6,7 @@ Boundary metrics take a toy distribution ``dist`` (exact density) and generated 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ from sklearn import metrics as skm
 
 __all__ = ["auroc", "auprc", "threshold_metrics", "best_f1", "minmax", "summary", "toy_report", "boundary_precision",
            "far_share", "mode_coverage", "boundary_report", "grid_mass", "grid_classification",
-           "cluster_check", "mode_groups", "class_groups"]
+           "cluster_check", "mode_groups", "class_groups", "classifier", "class_coverage"]
 
 
 def _np(a) -> np.ndarray:
@@ -223,3 +224,73 @@ def class_groups(x, labels, per_class: int | None = None) -> list:
     """The points ``x`` grouped by label (``cluster_check``'s groups on images), at most
     ``per_class`` of each (the first ones) to bound the cost of the distances."""
     return [x[labels == c][:per_class] for c in torch.unique(labels)]
+
+
+# --------------------------------------------------------------------------- mode collapse on images
+
+
+def _classifier_net(shape, n_classes: int) -> torch.nn.Module:
+    from torch import nn
+
+    c, h, _ = shape
+    return nn.Sequential(
+        nn.Conv2d(c, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * (h // 4) ** 2, 128), nn.ReLU(), nn.Linear(128, n_classes))
+
+
+def classifier(dataset: str, quick: bool = False) -> dict:
+    """A small CNN that labels images of ``dataset``: an *evaluation tool only* (no detector
+    ever sees it or the labels). Trained once on the labelled training split (2 epochs of
+    Adam, seed 0; ``quick``: 1 epoch on 5000 images), cached under
+    ``<runs root>/classifiers/``, its test accuracy printed when trained.
+    Returns {"net", "accuracy", "n_train"}."""
+    from . import data, runs, train
+
+    n_train = 5000 if quick else None
+    path = runs.run_dir("classifiers") / f"{dataset}{'-quick' if quick else ''}.pt"
+    d = data.images(dataset)
+    net = _classifier_net(tuple(d.train_x.shape[1:]), len(d.classes))
+    if path.exists():
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        net.load_state_dict(saved["net"])
+        return {"net": net.eval(), "accuracy": saved["accuracy"], "n_train": saved["n_train"]}
+    keep = data._stratified(d.train_y, n_train, 0)
+    x, y = d.train_x[keep], d.train_y[keep]
+    epochs, batch = (1 if quick else 2), 128
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        order = torch.cat([torch.randperm(len(x)) for _ in range(epochs)])
+
+        def step(i):
+            idx = order[i * batch:(i + 1) * batch]
+            loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
+            return {"loss": train.update(opt, loss)}
+
+        train.run(step, len(order) // batch, seed=0, progress=False, desc=f"classifier {dataset}")
+    net.eval()
+    with torch.no_grad():
+        pred = torch.cat([net(d.test_x[i:i + 1000]).argmax(1) for i in range(0, len(d.test_x), 1000)])
+    acc = float((pred == d.test_y).float().mean())
+    print(f"coverage classifier for {dataset}: test accuracy {acc:.3f} ({len(x)} training images)")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save({"net": net.state_dict(), "accuracy": acc, "n_train": len(x)}, tmp)
+    os.replace(tmp, path)
+    return {"net": net, "accuracy": acc, "n_train": len(x)}
+
+
+def class_coverage(samples, dataset: str, normal=None, quick: bool = False, least: float = 0.05) -> dict:
+    """Which classes generated ``samples`` (images in [-1, 1]) look like, by ``classifier``:
+    {"shares": share per class, "covered": number of ``normal`` classes (default: all)
+    holding at least ``least`` (5 %) of the samples, "n_normal", "accuracy": the
+    classifier's test accuracy}. A generator that collapsed onto one digit covers 1."""
+    clf = classifier(dataset, quick=quick)
+    x = torch.as_tensor(samples, dtype=torch.float32).cpu()
+    with torch.no_grad():
+        pred = torch.cat([clf["net"](x[i:i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
+    n = clf["net"][-1].out_features
+    shares = (torch.bincount(pred, minlength=n).float() / len(pred)).tolist()
+    normal = list(range(n)) if normal is None else [int(k) for k in normal]
+    return {"shares": shares, "covered": sum(shares[k] >= least for k in normal), "n_normal": len(normal),
+            "accuracy": clf["accuracy"]}

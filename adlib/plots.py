@@ -237,3 +237,43 @@ def arrows(x, rec, ax=None, title=None, color="tab:green"):
     if title:
         ax.set_title(title)
     return fig
+
+
+def loo_bars(summary, reference=None, dataset: str = "mnist", protocol: str = "loo", methods=None,
+             line: str = "knn", ax=None, title=None):
+    """Per-class bars of each method (``adlib.results.summary`` rows, the mean over seeds)
+    with whiskers of the SD over seeds, the papers' numbers for the same class as black
+    ticks (``reference``: ``adlib.results.reference()``), and the mean of ``line`` (kNN)
+    as a dashed line. The last group, "mean", is the mean ± SD over classes."""
+    s = summary[(summary.dataset == dataset) & (summary.protocol == protocol)]
+    if s.empty:
+        raise ValueError(f"no {dataset} {protocol} rows in the summary")
+    methods = list(methods or sorted(s.method.unique()))
+    classes = sorted(c for c in s.cls.unique() if c != "mean") + ["mean"]
+    fig, ax = _ax(ax, figsize=(max(8, 0.9 * len(classes) * max(1, len(methods)) / 3), 4))
+    width = 0.8 / len(methods)
+    colours = sns.color_palette("tab10", len(methods))
+    for j, m in enumerate(methods):
+        rows = s[s.method == m].set_index("cls")
+        xs = [i + (j - (len(methods) - 1) / 2) * width for i, c in enumerate(classes) if c in rows.index]
+        ys = [rows.loc[c, "mean"] for c in classes if c in rows.index]
+        err = [rows.loc[c, "sd"] for c in classes if c in rows.index]
+        ax.bar(xs, ys, width, yerr=err, capsize=2, color=colours[j], label=m, error_kw={"lw": 0.8})
+        if reference is not None:
+            ref = reference[(reference.method == m) & (reference.dataset == dataset)
+                            & (reference.protocol == protocol) & reference.auroc.notna()]
+            for c, v in zip(ref.cls, ref.auroc):
+                if c in classes:
+                    x = classes.index(c) + (j - (len(methods) - 1) / 2) * width
+                    ax.plot([x - width / 2, x + width / 2], [v, v], color="black", lw=2)
+    if reference is not None:
+        ax.plot([], [], color="black", lw=2, label="paper")
+    if line in set(s.method):
+        v = float(s[(s.method == line) & (s.cls == "mean")]["mean"].iloc[0])
+        ax.axhline(v, color="grey", ls="--", lw=1, label=f"{line} mean {v:.2f}")
+    ax.axhline(0.5, color="lightgrey", lw=0.8)
+    ax.set_xticks(range(len(classes)), [str(c) for c in classes])
+    ax.set(ylim=(0, 1.05), ylabel="AUROC", xlabel="left-out class" if protocol == "loo" else "class",
+           title=title or f"{dataset} {protocol}: AUROC per class (mean over seeds ± SD)")
+    ax.legend(fontsize=7, ncol=min(len(methods) + 2, 6), loc="lower left")
+    return fig

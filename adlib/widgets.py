@@ -242,3 +242,20 @@ def _fit_cached(method, toy, density, steps, seed, n, weights):
                        seed=seed, progress=False, **dict(weights))
     det.fit(dist.sample(10_000, seed=seed + 1))
     return det.boundary(n, seed=seed)
+
+
+def loo_table(df, reference=None, dataset: str = "mnist", metric: str = "auroc", methods=(), protocol: str = "loo"):
+    """Lab 06's explorer: the per-class bars of ``methods`` (all when empty) on ``dataset``
+    for ``metric``, from a tidy results table (``adlib.results``), next to the papers' AUROCs."""
+    from . import results
+
+    s = results.summary(df, metric=metric)
+    have = sorted(s[(s.dataset == dataset) & (s.protocol == protocol)].method.unique())
+    chosen = [m for m in (methods or have) if m in have]
+    if not chosen:
+        raise ValueError(f"no recorded {dataset} {protocol} rows for {list(methods)}; recorded: {have}")
+    fig = plots.loo_bars(s, reference=reference if metric == "auroc" else None, dataset=dataset,
+                         protocol=protocol, methods=chosen)
+    fig.axes[0].set_ylabel(metric.upper())
+    fig.axes[0].set_title(f"{dataset} {protocol}: {metric.upper()} per class (mean over seeds ± SD)")
+    return fig

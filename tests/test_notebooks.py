@@ -137,3 +137,17 @@ def test_lab05_quick_records_every_baseline_with_its_cost(tmp_path, monkeypatch)
     # the lesson of the cost column: Γ = 50 search steps against one pass (quick: 22 s vs 0.37 s per 1000)
     assert m["test_seconds_per_1000_anogan"] > 5 * max(m["test_seconds_per_1000_egbad"],
                                                       m["test_seconds_per_1000_ganomaly"])
+
+
+def test_lab06_quick_reads_the_recorded_sweeps_and_runs_its_own(tmp_path, monkeypatch):
+    from adlib import results
+
+    m = _execute("06_loo_benchmark.ipynb", "lab06", tmp_path, monkeypatch)
+    summary = results.summary(results.recorded("course"))
+    for dataset, key in (("mnist", "mnist_mean_auroc"), ("cifar10", "cifar10_mean_auroc")):
+        expected = results.means(summary, dataset)
+        assert {"knn", "vae"} <= set(m[key]) and m[key] == pytest.approx(expected)
+        assert m[f"best_method_{dataset}"] == max(expected, key=expected.get)
+    assert m["own_jobs"] == 4 and m["own_finished"] == 4  # 2 classes x 2 methods x 1 seed
+    assert set(m["own_mean_auroc"]) == {"knn", "vae"}
+    assert all(0 <= v <= 1 for v in m["own_mean_auroc"].values())

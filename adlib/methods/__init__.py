@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from . import anogan, bdsg, egbad, ganomaly, historyad, knn, omasgan, tailgan  # noqa: F401  (registers the methods)
+from . import anogan, bdsg, egbad, ganomaly, historyad, knn, omasgan, tailgan, vae  # noqa: F401  (registers the methods)
 from .base import REGISTRY, RUN_ONLY, Detector, as_tensor, describe, read_saved
 
 __all__ = ["make", "available", "load", "fit_score", "Detector", "as_tensor"]
