@@ -275,5 +275,5 @@ def loo_bars(summary, reference=None, dataset: str = "mnist", protocol: str = "l
     ax.set_xticks(range(len(classes)), [str(c) for c in classes])
     ax.set(ylim=(0, 1.05), ylabel="AUROC", xlabel="left-out class" if protocol == "loo" else "class",
            title=title or f"{dataset} {protocol}: AUROC per class (mean over seeds ± SD)")
-    ax.legend(fontsize=7, ncol=min(len(methods) + 2, 6), loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig

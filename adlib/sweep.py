@@ -64,54 +64,54 @@ PRESETS = {
     },
     "bdsg": {
         "grey": {"quick": ({"density": "flow", "flow": _FLOW(20), "steps": 10}, 2000),
-                 "course": ({"density": "flow", "flow": _FLOW(150), "steps": 100}, None),
+                 "course": ({"density": "flow", "flow": _FLOW(80), "steps": 50}, None),
                  "paper": ({"density": "flow", "flow": _FLOW(10_000), "steps": 8000}, None)},
         "colour": {"quick": ({"density": "flow", "flow": _FLOW(20), "steps": 10}, 2000),
-                   "course": ({"density": "flow", "flow": _FLOW(60), "steps": 30}, None),
+                   "course": ({"density": "flow", "flow": _FLOW(30), "steps": 15}, None),
                    "paper": ({"density": "flow", "flow": _FLOW(10_000), "steps": 8000}, None)},
     },
     "tailgan": {
         "grey": {"quick": ({"flow": _FLOW(20), "steps": 10}, 2000),
-                 "course": ({"flow": _FLOW(150), "steps": 60}, None),
+                 "course": ({"flow": _FLOW(80), "steps": 30}, None),
                  "paper": ({"flow": _FLOW(10_000), "steps": 3000}, None)},
         "colour": {"quick": ({"flow": _FLOW(20), "steps": 10}, 2000),
-                   "course": ({"flow": _FLOW(60), "steps": 20}, None),
+                   "course": ({"flow": _FLOW(30), "steps": 10}, None),
                    "paper": ({"flow": _FLOW(10_000), "steps": 3000}, None)},
     },
     "omasgan": {
         "grey": {"quick": ({"steps": (10, 4, 4, 4), "N": 32, "Q": 64}, 2000),
-                 "course": ({"steps": (30, 10, 10, 10), "N": 64, "Q": 256}, None),
+                 "course": ({"steps": (15, 5, 5, 5), "N": 64, "Q": 256}, None),
                  "paper": ({"steps": (105_000, 10_000, 10_000, 10_000)}, None)},
         "colour": {"quick": ({"steps": (10, 4, 4, 4), "N": 32, "Q": 64}, 2000),
-                   "course": ({"steps": (10, 4, 4, 4), "N": 64, "Q": 256}, None),
+                   "course": ({"steps": (6, 2, 2, 2), "N": 64, "Q": 256}, None),
                    "paper": ({"steps": (18_000, 5000, 5000, 5000)}, None)},
     },
     "historyad": {
         "grey": {"quick": ({"epochs": 1, "alpha": 0.0, "saves_per_epoch": 2, "tv_steps": 10}, 500),
-                 "course": ({"epochs": 1, "alpha": 0.0, "saves_per_epoch": 10, "tv_steps": 100}, 2000),
+                 "course": ({"epochs": 1, "alpha": 0.0, "saves_per_epoch": 5, "tv_steps": 60}, 1000),
                  "paper": ({"epochs": 5, "saves_per_epoch": 50, "tv_steps": 4000}, None)},
         "colour": {"quick": ({"epochs": 1, "alpha": 0.0, "saves_per_epoch": 2, "tv_steps": 10}, 500),
-                   "course": ({"epochs": 1, "alpha": 0.0, "saves_per_epoch": 5, "tv_steps": 60}, 1000),
+                   "course": ({"epochs": 1, "alpha": 0.0, "saves_per_epoch": 4, "tv_steps": 30}, 500),
                    "paper": ({"epochs": 10, "saves_per_epoch": 50, "tv_steps": 4000}, None)},
     },
     "anogan": {
         "grey": {"quick": ({"steps": 20, "search_steps": 2}, 2000),
-                 "course": ({"steps": 150, "search_steps": 3}, None),
+                 "course": ({"steps": 80, "search_steps": 2}, None),
                  "paper": ({"steps": 3000, "search_steps": 500}, None)},
         "colour": {"quick": ({"steps": 20, "search_steps": 2}, 2000),
-                   "course": ({"steps": 50, "search_steps": 2}, None),
+                   "course": ({"steps": 30, "search_steps": 1}, None),
                    "paper": ({"steps": 3000, "search_steps": 500}, None)},
     },
     "egbad": {
-        "grey": {"quick": ({"steps": 20}, 2000), "course": ({"steps": 60}, None),
+        "grey": {"quick": ({"steps": 20}, 2000), "course": ({"steps": 30}, None),
                  "paper": ({"steps": 3000}, None)},
-        "colour": {"quick": ({"steps": 20}, 2000), "course": ({"steps": 20}, None),
+        "colour": {"quick": ({"steps": 20}, 2000), "course": ({"steps": 10}, None),
                    "paper": ({"steps": 3000}, None)},
     },
     "ganomaly": {
-        "grey": {"quick": ({"steps": 20}, 2000), "course": ({"steps": 100}, None),
+        "grey": {"quick": ({"steps": 20}, 2000), "course": ({"steps": 50}, None),
                  "paper": ({"steps": 3000}, None)},
-        "colour": {"quick": ({"steps": 20}, 2000), "course": ({"steps": 30}, None),
+        "colour": {"quick": ({"steps": 20}, 2000), "course": ({"steps": 15}, None),
                    "paper": ({"steps": 3000}, None)},
     },
 }
@@ -120,19 +120,19 @@ NOTES = {
     "knn": "k = 5 in pixel space on every normal training image (quick: 2000 of them)",
     "vae": "2-D latent; course: 400 / 150 Adam steps of batch 128 (MNIST / CIFAR-10, under one epoch); "
            "paper: the reference gives no schedule, 20k steps",
-    "bdsg": "RealNVP flow for p_g (the paper: a residual flow); course: 150 / 60 flow steps and "
-            "100 / 30 B steps; paper: trained to convergence, here 10k flow and 8k B steps",
-    "tailgan": "RealNVP flow, T started as the flow's sampler; course: 150 / 60 flow steps, 60 / 20 T steps",
+    "bdsg": "RealNVP flow for p_g (the paper: a residual flow); course: 80 / 30 flow steps of batch 256 "
+            "and 50 / 15 B steps (MNIST / CIFAR-10); paper: trained to convergence, here 10k flow and 8k B steps",
+    "tailgan": "RealNVP flow, T started as the flow's sampler; course: 80 / 30 flow steps, 30 / 10 T steps",
     "omasgan": "KLWGAN; paper: 500 epochs of Task 1 at N = 256 (105k steps on MNIST), no step counts "
-               "for Tasks 2, 3 and J (10k each here); course: (30, 10, 10, 10) steps at N = 64, Q = 256 "
-               "on MNIST, (10, 4, 4, 4) on CIFAR-10",
+               "for Tasks 2, 3 and J (10k each here); course: (15, 5, 5, 5) steps at N = 64, Q = 256 "
+               "on MNIST, (6, 2, 2, 2) on CIFAR-10",
     "historyad": "WGAN-GP history; paper: 5 epochs, 50 saves per epoch, α = 1; course: 1 epoch (α = 0: no "
-                 "epoch to skip) of a seeded subset (2000 MNIST / 1000 CIFAR-10 images), 10 / 5 saves, "
-                 "100 / 60 D_TV steps",
-    "anogan": "DCGAN + latent search; paper: Γ = 500 search steps; course: 150 / 50 GAN steps and "
-              "Γ = 3 / 2 (the search costs Γ forward-backward passes per test image)",
-    "egbad": "BiGAN; course: 60 / 20 steps of batch 64; paper (the survey's): 3000 steps here",
-    "ganomaly": "course: 100 / 30 steps of batch 64; paper (the survey's): 3000 steps here",
+                 "epoch to skip) of a seeded subset (1000 MNIST / 500 CIFAR-10 images), 5 / 4 saves, "
+                 "60 / 30 D_TV steps",
+    "anogan": "DCGAN + latent search; paper: Γ = 500 search steps; course: 80 / 30 GAN steps and "
+              "Γ = 2 / 1 (the search costs Γ forward-backward passes per test image)",
+    "egbad": "BiGAN; course: 30 / 10 steps of batch 64; paper (the survey's): 3000 steps here",
+    "ganomaly": "course: 50 / 15 steps of batch 64; paper (the survey's): 3000 steps here",
 }
 
 
@@ -530,7 +530,6 @@ def run(jobs: list[dict], *, root=None, workers: int | None = None, scheduler: s
         bar.write(_line(jobs[i], rec))
 
     if serial:
-        n, threads, _ = default_workers()
         for i, job in enumerate(jobs):
             finish(i, job_fn(job, root, None))
         bar.close()
