@@ -15,10 +15,8 @@ from adlib import results
 
 def paper(ref, method, dataset, protocol):
     r = ref[(ref.method == method) & (ref.dataset == dataset) & (ref.protocol == protocol) & (ref.cls == "mean")]
-    if r.empty:
-        return ""
-    auroc, sd = r.auroc.iloc[0], r.sd.iloc[0]
-    return (f"{auroc:.2f}" if auroc == auroc else "–") + (f" ± {sd:.3f}" if sd == sd else "")
+    return "; ".join((f"{a:.3f}" if a == a else "–") + (f" ± {sd:.3f}" if sd == sd else "")
+                     for a, sd in zip(r.auroc, r.sd))
 
 
 def main() -> None:
@@ -36,7 +34,7 @@ def main() -> None:
         cov = [c for c in df.columns if c.startswith("covered_")]
         secs = part.groupby("method").apply(
             lambda g: (g.train_seconds + g.test_seconds_per_1000 * g.n_test / 1000).sum(), include_groups=False)
-        print(f"\n{dataset} {protocol} ({part.scale.iloc[0]} scale, seeds {sorted(part.seed.unique())}, "
+        print(f"\n{dataset} {protocol} ({part.scale.iloc[0]} scale, seeds {sorted(int(v) for v in part.seed.unique())}, "
               f"{len(part)} jobs, {secs.sum() / 60:.1f} min of fit + score)\n")
         head = ["method", *map(str, classes), "mean ± SD", "paper", "covers", "job min"]
         print("| " + " | ".join(head) + " |")
