@@ -218,7 +218,7 @@ def plan(name: str, dataset: str, methods, protocol: str = "loo", classes="0-9",
     _check_scale(scale)
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; allowed: {list(PROTOCOLS)}")
-    methods = list(methods)
+    methods = [methods] if isinstance(methods, str) else list(methods)
     if not methods:
         raise ValueError("no methods given; allowed: " + ", ".join(sorted(PRESETS)))
     for m in methods:
@@ -227,8 +227,8 @@ def plan(name: str, dataset: str, methods, protocol: str = "loo", classes="0-9",
         if m not in PRESETS:
             raise ValueError(f"method {m!r} has no image presets; allowed in a sweep: {sorted(PRESETS)}")
     devices.resolve(device)
-    seeds = [int(s) for s in seeds]
-    if not seeds or min(seeds) < 0:
+    seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    if not seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds):
         raise ValueError(f"seeds must be non-negative ints, got {seeds}")
     if protocol == "ood":
         if anomalous is None:

@@ -30,6 +30,7 @@ def tiny(name: str, images: bool = False, **extra) -> dict:
         "egbad": {"steps": 3, "batch": 16},
         "ganomaly": {"steps": 3, "batch": 16},
         "knn": {"k": 3},
+        "vae": {"steps": 3, "batch": 16},
     }[name])
     kw.update(extra)
     return kw
