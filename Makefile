@@ -28,9 +28,9 @@ lint: setup
 ## the unit tests, the checks on what the labs recorded there, and the browser tests
 test: setup lint
 	rm -rf runs/ci
-	ADLIB_QUICK=1 ADLIB_RUNS=$(CURDIR)/runs/ci $(PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=900 notebooks
+	ADLIB_QUICK=1 ADLIB_RUNS=$(CURDIR)/runs/ci $(PY) -m pytest -q --durations=15 --nbval-lax --nbval-current-env --nbval-cell-timeout=900 notebooks
 	ADLIB_QUICK=1 ADLIB_RUNS=$(CURDIR)/runs/ci ADLIB_LAB_RESULTS=$(CURDIR)/runs/ci ADLIB_BROWSER_REQUIRED=1 \
-	  $(PY) -m pytest tests -q
+	  $(PY) -m pytest tests -q --durations=30
 
 ## lab: JupyterLab on notebooks/ (loopback only)
 lab: setup

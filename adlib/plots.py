@@ -18,6 +18,22 @@ def _ax(ax, figsize=(5, 4)):
     return ax.figure, ax
 
 
+def png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes, whatever the backend (closed if pyplot holds it)."""
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def picture(fig):
+    """A figure as an image a notebook shows under any matplotlib backend (``MPLBACKEND=Agg``
+    on a server included): the last line of a cell, ``adlib.plots.picture(fig)``."""
+    from IPython.display import Image
+    return Image(data=png(fig), format="png")
+
+
 def _np(a):
     return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
 

@@ -13,15 +13,25 @@ terms it wants logged. ``run`` adds what every method needs and nobody should wr
 * a per-term loss history,
 * a checkpoint every ``every`` steps (modules, optimisers, history, RNG state) and resume:
   a run that finds its checkpoint continues where it stopped and ends with the same numbers
-  as a run that was never interrupted.
+  as a run that was never interrupted,
+* a watch hook: ``callback(progress)`` every ``callback_every`` steps (or every callback set
+  by ``with watch(fn, every=k):`` around any ``fit``), what the labs' live explorers draw
+  from. The callback sees the history so far and the networks (``Progress``); it cannot
+  change the run (the RNG state and every network's train / eval mode are restored after
+  it), and returning True stops the run: the history is complete up to that step, a
+  checkpoint is saved there, and ``Stopped`` is raised so that a multi-stage fit ends too.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import math
 import os
 import random
+import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -30,6 +40,45 @@ from tqdm.auto import tqdm
 
 class NonFiniteLoss(FloatingPointError):
     """A loss term became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class Progress:
+    """What a watch callback sees: ``step`` steps done of ``steps`` in the part ``desc``,
+    the loss ``history`` so far (complete up to ``step``), the run's ``state`` (networks,
+    optimisers), the object that runs it (``owner``, e.g. the detector; may be None) and
+    the seconds since this part started."""
+    step: int
+    steps: int
+    desc: str
+    history: dict
+    state: dict
+    owner: Any
+    seconds: float
+
+
+class Stopped(Exception):
+    """A watch callback asked the run to stop; ``progress`` says where it stopped."""
+
+    def __init__(self, progress: Progress):
+        super().__init__(f"{progress.desc}: stopped at step {progress.step} of {progress.steps}")
+        self.progress = progress
+
+
+_WATCH: contextvars.ContextVar = contextvars.ContextVar("adlib_watch", default=None)
+
+
+@contextlib.contextmanager
+def watch(callback: Callable[[Progress], bool | None], every: int = 10):
+    """Call ``callback(progress)`` every ``every`` steps of every ``run`` inside the block
+    (in this thread only), e.g. around ``det.fit(x)``; a True return stops the run."""
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    token = _WATCH.set((callback, every))
+    try:
+        yield
+    finally:
+        _WATCH.reset(token)
 
 
 def seed_everything(value: int) -> int:
@@ -74,7 +123,8 @@ def run(step: Callable[[int], dict], steps: int, *, state: dict | None = None,
         seed: int | None = 0, checkpoint: str | os.PathLike | None = None,
         every: int = 500, desc: str = "train", progress: bool = True,
         history: dict | None = None, meta: dict | None = None,
-        log_every: int = 10) -> dict[str, list[float]]:
+        log_every: int = 10, callback: Callable[[Progress], bool | None] | None = None,
+        callback_every: int = 10, owner: Any = None) -> dict[str, list[float]]:
     """Call ``step(i)`` for i = start .. steps-1 and return the loss history.
 
     state:      objects with ``state_dict`` / ``load_state_dict`` (networks, optimisers)
@@ -87,10 +137,16 @@ def run(step: Callable[[int], dict], steps: int, *, state: dict | None = None,
                 a checkpoint made with other settings raises instead of being reused.
     log_every:  read the loss terms back (one sync), check them and update the bar every
                 this many steps.
+    callback:   ``callback(Progress)`` every ``callback_every`` steps and after the last
+                (default: the one set by ``watch``, if any); True stops the run (``Stopped``).
+    owner:      passed to the callback as ``Progress.owner`` (a detector passes itself).
     """
-    if steps < 0 or every < 1 or log_every < 1:
-        raise ValueError(f"steps must be >= 0, every and log_every >= 1, got steps={steps}, "
-                         f"every={every}, log_every={log_every}")
+    if steps < 0 or every < 1 or log_every < 1 or callback_every < 1:
+        raise ValueError(f"steps must be >= 0, every, log_every and callback_every >= 1, got "
+                         f"steps={steps}, every={every}, log_every={log_every}, "
+                         f"callback_every={callback_every}")
+    if callback is None and _WATCH.get() is not None:
+        callback, callback_every = _WATCH.get()
     state = state or {}
     hist: dict[str, list[float]] = history if history is not None else {}
     start = 0
@@ -137,6 +193,26 @@ def run(step: Callable[[int], dict], steps: int, *, state: dict | None = None,
             bar.set_postfix({k: f"{hist[k][-1]:.4g}" for k in pending[-1][1]}, refresh=False)
         pending.clear()
 
+    started = time.perf_counter()
+
+    def watched(done: int) -> None:
+        """Call the callback after ``done`` steps without letting it change the run."""
+        flush()
+        progress = Progress(done, steps, desc, hist, state, owner, time.perf_counter() - started)
+        nets = [m for m in [*state.values(), *getattr(owner, "_modules", dict)().values()]
+                if isinstance(m, torch.nn.Module)]
+        rng, modes = _rng_state(), [(m, m.training) for m in nets]
+        try:
+            stop = callback(progress)
+        finally:
+            _set_rng_state(rng)
+            for m, mode in modes:
+                m.train(mode)
+        if stop:
+            bar.close()
+            save(done)
+            raise Stopped(progress)
+
     # leave=True: a finished bar stays (with the fit's time). A closed notebook bar would
     # leave "Error displaying widget: model not found" in Voila and in saved notebooks.
     bar = tqdm(range(start, steps), desc=desc, disable=not progress, initial=start,
@@ -150,6 +226,8 @@ def run(step: Callable[[int], dict], steps: int, *, state: dict | None = None,
         if (i + 1) % every == 0 and i + 1 < steps:
             flush()
             save(i + 1)
+        if callback is not None and ((i + 1) % callback_every == 0 or i == steps - 1):
+            watched(i + 1)
     bar.close()
     if start < steps or (ckpt and not ckpt.exists()):
         save(steps)

@@ -158,4 +158,4 @@ def test_explorer_render_retrains_dtv_on_a_copy(fitted):
     surf = lambda f: [im for ax in f.axes for im in ax.get_images()][0].get_array()
     assert not (surf(fig) == surf(moved)).all()
     assert torch.equal(fitted.score(split.test_x), before)
-    assert widgets._HISTORYAD[fitted, 1.0, 0.5, 10.0] is fitted  # its own weights: no refit
+    assert widgets.CACHE["historyad", fitted, 1.0, 0.5, 10.0] is fitted  # its own weights: no refit

@@ -117,5 +117,5 @@ def test_explorer_render_refits_task2_on_a_new_mu(fitted):
     a, b = (f.axes[0].collections[-1].get_offsets() for f in (fig, moved))
     assert a.shape == b.shape == (300, 2) and not (a == b).all()
     assert "μ=100" in moved.axes[0].get_title() and "AUROC" in moved.axes[1].get_title()
-    assert (fitted.config.divergence, 8.0, 20.0) in {k[1:] for k in widgets._OMASGAN}
+    assert ("omasgan", fitted, fitted.config.divergence, 8.0, 20.0) in widgets.CACHE
     plt.close("all")

@@ -117,10 +117,10 @@ def test_anogan_explorer_searches_again_with_its_knobs():
     x, y = split.test_x, split.test_y
     fig = widgets.anogan_search(det, x, y, search_steps=0, lam=0.0, n_show=3)
     assert "Γ=0, λ=0" in fig.axes[0].get_title() and "s per 1000" in fig.axes[0].get_title()
-    z0, loss0, _ = widgets._ANOGAN[det, 0, 0.0, x]
+    z0, loss0, _ = widgets.CACHE["anogan", det, 0, 0.0, x]
     assert torch.equal(z0, torch.zeros_like(z0))  # no steps: the search stays at its start
     widgets.anogan_search(det, x, y, search_steps=20, lam=0.0, n_show=3)
-    _, loss20, _ = widgets._ANOGAN[det, 20, 0.0, x]
+    _, loss20, _ = widgets.CACHE["anogan", det, 20, 0.0, x]
     assert loss20.mean() < loss0.mean()  # the render really searched with the new Γ
     assert det.config.search_steps == 5  # the detector itself is left alone
 
@@ -133,7 +133,106 @@ def test_ganomaly_explorer_retrains_with_its_knobs():
     a = widgets.ganomaly_toy(split.train_x, split, toy, w_con=50.0, latent_dim=2, steps=40, n_arrows=20)
     b = widgets.ganomaly_toy(split.train_x, split, toy, w_con=1.0, latent_dim=1, steps=40, n_arrows=20)
     assert "w_con=50, latent 2" in a.axes[0].get_title() and "w_con=1, latent 1" in b.axes[0].get_title()
-    fitted = [widgets._GANOMALY[split.train_x, w, d, 40, 0] for w, d in ((50.0, 2), (1.0, 1))]
+    fitted = [widgets.CACHE["ganomaly", split.train_x, w, d, 40, 0] for w, d in ((50.0, 2), (1.0, 1))]
     assert [f.config.w_con for f in fitted] == [50.0, 1.0] and [f.latent_dim for f in fitted] == [2, 1]
     arrows = [f.axes[0].collections[-1] for f in (a, b)]
     assert (arrows[0].U != arrows[1].U).any()  # the reconstructions moved with the retrained model
+
+
+def test_the_explorers_cache_is_bounded_and_lets_old_detectors_go():
+    import gc
+    import weakref
+
+    cache = widgets.Cache(maxsize=3)
+
+    class Det:  # stands in for a fitted detector
+        pass
+
+    assert cache.get(("k", 0), Det) is cache.get(("k", 0), Det)  # the second call is a hit
+    gone = weakref.ref(cache["k", 0])
+    for i in range(1, 4):
+        cache.get(("k", i), Det)
+    gc.collect()
+    assert len(cache) == 3 and ("k", 0) not in cache and gone() is None
+
+    def stopped():
+        raise RuntimeError("stopped half-way")
+
+    with pytest.raises(RuntimeError):
+        cache.get(("k", 9), stopped)
+    assert ("k", 9) not in cache  # nothing half-trained is kept
+
+
+def _wait(pred, timeout=30.0):
+    import time
+    end = time.monotonic() + timeout
+    while not pred() and time.monotonic() < end:
+        time.sleep(0.02)
+    return pred()
+
+
+def test_a_live_explorer_redraws_during_training_and_stops_on_request():
+    import time
+
+    import ipywidgets as W
+    import torch
+
+    from adlib import train
+
+    net = torch.nn.Linear(1, 1)
+
+    class Owner:  # what runs the training, as a detector would (train.run passes it on)
+        fitted = False
+
+        def _modules(self):
+            return {"net": net}
+
+    @widgets._live
+    def render(steps):
+        def fit():
+            def step(i):
+                time.sleep(0.01)
+                return {"loss": torch.tensor(1.0 / (i + 1))}
+            train.run(step, steps, state={"net": net}, progress=False, owner=Owner(), desc="toy")
+            return steps
+
+        def picture(owner, p=None):
+            fig = widgets._figure((2, 2))
+            fig.subplots().set_title(f"{steps}{widgets._at(p)}")
+            return fig
+
+        picture(widgets._live_fit(fit, lambda d, p: picture(d, p)))
+        return picture(steps)
+
+    s = W.IntSlider(value=5, max=5000)
+    box = widgets.explorer(render, steps=s)
+    out, caption = box.children[1:]
+    stop = box.children[0].children[-1]
+    assert caption.value.startswith("steps = 5 (drawn in ") and out.outputs[0]["data"]["image/png"]
+    frames = []
+    out.observe(lambda ch: frames.extend(o["data"]["image/png"] for o in ch["new"][:1]), names="outputs")
+    s.value = 200  # about 2 s of training in a thread: the kernel (this test) is not blocked
+    assert caption.value.startswith("training with steps = 200") and not stop.disabled
+    assert _wait(lambda: "trained and drawn" in caption.value)
+    assert len(set(frames[:-1])) >= 3 and stop.disabled  # live frames, then the final figure
+    assert frames[-1] == widgets._output(render(200))["data"]["image/png"]  # = the static render
+
+    s.value = 3000  # 30 s of training; Stop ends it within a second and keeps the last figure
+    assert _wait(lambda: "step" in caption.value and "training" in caption.value)
+    clicked = time.monotonic()
+    stop.click()
+    assert _wait(lambda: caption.value.startswith("stopped at step"), timeout=5)
+    assert time.monotonic() - clicked < 1.0 and "of 3000" in caption.value
+    assert out.outputs[0]["data"]["image/png"] == frames[-1]
+
+
+def test_rerunning_an_explorer_cell_closes_the_old_widgets():
+    import ipywidgets as W
+
+    def render(a):
+        return widgets._figure((1, 1))
+
+    old = widgets.explorer(render, a=W.IntSlider(value=1))
+    slider = old.children[0].children[0]
+    widgets.explorer(render, a=W.IntSlider(value=1))
+    assert old.comm is None and slider.comm is None  # closed: the registry lets them go

@@ -85,3 +85,37 @@ def test_bad_arguments():
         train.run(lambda i: {}, -1)
     with pytest.raises(ValueError, match="seed"):
         train.seed_everything(-3)
+
+
+def test_callback_every_k_steps_cannot_change_the_run_and_can_stop_it(tmp_path):
+    torch.manual_seed(0)
+    net, opt, step = _setup()
+    plain = train.run(step, 40, state={"net": net}, seed=3, progress=False)
+    w_plain = net.weight.detach().clone()
+
+    seen = []
+
+    def meddle(p):  # draws from the RNG and flips the net to eval: the run must not notice
+        seen.append((p.step, len(p.history["mse"]), p.state["net"] is net2))
+        torch.randn(100)
+        net2.eval()
+
+    torch.manual_seed(0)
+    net2, opt2, step2 = _setup()
+    watched = train.run(step2, 40, state={"net": net2}, seed=3, progress=False, callback=meddle,
+                        callback_every=15)
+    assert seen == [(15, 15, True), (30, 30, True), (40, 40, True)]  # every k steps and the last
+    assert watched == plain and torch.equal(net2.weight, w_plain) and net2.training
+
+    torch.manual_seed(0)
+    net3, opt3, step3 = _setup()
+    hist = {}
+    with train.watch(lambda p: p.step >= 20, every=10), pytest.raises(train.Stopped) as stop:
+        train.run(step3, 40, state={"net": net3}, seed=3, progress=False, history=hist,
+                  checkpoint=tmp_path / "c.pt")
+    p = stop.value.progress
+    assert (p.step, p.steps) == (20, 40) and "stopped at step 20 of 40" in str(stop.value)
+    assert hist["mse"] == plain["mse"][:20] and len(hist["const"]) == 20  # consistent up to the stop
+    # the checkpoint holds the stop: a run without the watch resumes it to the same end
+    resumed = train.run(step3, 40, state={"net": net3}, seed=3, progress=False, checkpoint=tmp_path / "c.pt")
+    assert resumed == plain and torch.equal(net3.weight, w_plain)

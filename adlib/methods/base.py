@@ -255,7 +255,7 @@ class Detector:
                 **settings, **describe(meta or {})}
         return train.run(step, steps, state=state, seed=c.seed if seed is None else seed,
                          checkpoint=ckpt, every=c.every, progress=c.progress, meta=meta,
-                         desc=desc or (f"{self.name} {part}" if part else self.name))
+                         desc=desc or (f"{self.name} {part}" if part else self.name), owner=self)
 
     # -- scoring
     score_batch: int = 4096  # ``score``'s chunk size (a speed setting: scores do not depend on it)
