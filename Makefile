@@ -9,7 +9,8 @@ ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: run test lint lab app setup data clean-runs
 
-## run: set up, execute every lab headless in quick mode into runs/notebooks/, print the metrics
+## run: set up, execute every lab headless in quick mode into runs/notebooks/ (and as HTML there),
+## print each lab's headline numbers
 run: setup
 	@mkdir -p runs/notebooks
 	@for nb in $(NOTEBOOKS); do \
@@ -17,8 +18,8 @@ run: setup
 	  ADLIB_QUICK=1 ADLIB_RUNS=$(QUICK_RUNS) $(PY) -m papermill $$nb \
 	    runs/notebooks/$$(basename $$nb) --cwd notebooks --execution-timeout 900 || exit 1; \
 	done
-	@echo; echo "Recorded metrics (quick mode, $(QUICK_RUNS)):"
-	@ADLIB_RUNS=$(QUICK_RUNS) $(PY) -m adlib collect
+	@$(PY) -m jupyter nbconvert --to html --log-level WARN runs/notebooks/[0-9]*.ipynb
+	@echo; ADLIB_RUNS=$(QUICK_RUNS) $(PY) -m adlib summary --html runs/notebooks
 
 ## lint: ruff on the package, tests, benchmarks and labs (fails on any finding)
 lint: setup

@@ -1,6 +1,8 @@
 """The ``adlib`` command (also ``python -m adlib``).
 
     adlib collect [--root DIR]   print every recorded metric under the runs root as a table
+    adlib summary [--root DIR] [--html DIR]
+                                 each lab's headline numbers in one screen (what `make run` ends with)
     adlib sweep --name NAME --dataset mnist --protocol loo --methods knn vae ... --classes 0-9
                 --seeds 0 1 2 --scale course [--workers N | --scheduler ADDRESS | --serial]
                                  every method x class x seed as one job each (adlib.sweep)
@@ -16,6 +18,7 @@ import argparse
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from . import app, runs
 
@@ -33,6 +36,9 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("collect", help="table of recorded metrics")
     c.add_argument("--root", help="runs root (default: $ADLIB_RUNS or <repo>/runs)")
+    m = sub.add_parser("summary", help="each lab's headline numbers, one line per lab")
+    m.add_argument("--root", help="runs root (default: $ADLIB_RUNS or <repo>/runs)")
+    m.add_argument("--html", help="folder of the executed labs rendered to HTML, listed at the end")
     a = sub.add_parser("app", help="serve a lab with Voila on 127.0.0.1")
     a.add_argument("lab", help=f"lab number or name: {', '.join(app.labs())}")
     a.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -54,6 +60,17 @@ def main(argv=None) -> int:
             return subprocess.call(app.voila_command(nb, args.port))
         except KeyboardInterrupt:
             return 0
+    if args.cmd == "summary":
+        print(f"What the labs measured (runs root {args.root or runs.root()}):")
+        for line in runs.headlines(args.root):
+            print(f"  {line}")
+        pages = sorted(Path(args.html).glob("*.html")) if args.html else []
+        if pages:
+            print("The executed labs, to open in any browser:")
+            for page in pages:
+                print(f"  {page.resolve()}")
+        print("Every recorded number: adlib collect" + (f" --root {args.root}" if args.root else ""))
+        return 0
     if args.cmd == "collect":
         df = runs.collect(args.root)
         if df.empty:

@@ -114,3 +114,55 @@ def collect(where=None):
                 rows.append({"run": run, "metric": k, "value": v,
                              "quick": meta.get("quick"), "time": meta.get("time")})
     return pd.DataFrame(rows, columns=["run", "metric", "value", "quick", "time"])
+
+
+# What `make run` prints per lab: a plain title and its few headline numbers (keys of the
+# lab's metrics.json; an item whose key a lab did not record is left out).
+HEADLINES = {
+    "lab01": ("lab 01 BDSG on the exact density, bimodal toy",
+              ["boundary precision BP1 {bp1:.2f}", "far share {far_share:.2f}", "AUROC {auroc_bimodal:.3f}",
+               "BP1 with the paper's λ {paper_lambda_bp1:.2f}"]),
+    "lab02": ("lab 02 BDSG and TailGAN on a learned flow",
+              ["grid F1 {grid_f1:.2f}", "BP1 {bp1:.2f} (true) vs BP2 {bp2:.2f} (learned)",
+               "MNIST AUROC BDSG {mnist_auroc_bdsg:.3f}", "TailGAN {mnist_auroc_tailgan:.3f}"]),
+    "lab03": ("lab 03 OMASGAN, bimodal toy",
+              ["AUROC Task 1 {auroc_task1:.2f} → J {auroc_final:.2f}", "near anomalies {auroc_final_near:.2f}",
+               "MNIST J {mnist_auroc:.3f}"]),
+    "lab04": ("lab 04 HistoryAD",
+              ["2-D AUROC {auroc_2d:.3f}", "MNIST → Fashion-MNIST AUROC {auroc_mnist_fashion:.3f}"]),
+    "lab05": ("lab 05 survey baselines, one MNIST digit",
+              ["AUROC AnoGAN {auroc_anogan:.3f}", "EGBAD {auroc_egbad:.3f}", "GANomaly {auroc_ganomaly:.3f}",
+               "kNN {auroc_knn:.3f}", "AnoGAN {test_seconds_per_1000_anogan:.0f} s per 1000 test images"]),
+    "lab06": ("lab 06 leave-one-out benchmark",
+              ["recorded best on MNIST {best_method_mnist}", "on CIFAR-10 {best_method_cifar10}",
+               "your sweep's mean AUROC {own_mean_auroc}"]),
+}
+
+
+def headlines(where=None) -> list[str]:
+    """One line per lab of ``HEADLINES`` from ``<runs root>/<lab>/metrics.json``: its plain
+    title and headline numbers ("not run" when it recorded nothing)."""
+    base = Path(where) if where else root()
+    lines = []
+    for lab, (title, items) in HEADLINES.items():
+        path = base / lab / "metrics.json"
+        if not path.exists():
+            lines.append(f"{title}: not run")
+            continue
+        values = json.loads(path.read_text())
+        shown = []
+        for item in items:
+            try:
+                shown.append(item.format(**{k: _short(v) for k, v in values.items()}))
+            except (KeyError, TypeError, ValueError):
+                continue
+        quick = " (quick mode)" if values.get("_meta", {}).get("quick") else ""
+        lines.append(f"{title}{quick}: {', '.join(shown) or 'no headline numbers recorded'}")
+    return lines
+
+
+def _short(v):
+    """Dicts of numbers (e.g. method -> AUROC) as 'a 0.85, b 0.71'; everything else as is."""
+    if isinstance(v, dict) and v and all(isinstance(x, (int, float)) for x in v.values()):
+        return ", ".join(f"{k} {x:.3f}" for k, x in v.items())
+    return v

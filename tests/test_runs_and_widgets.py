@@ -236,3 +236,20 @@ def test_rerunning_an_explorer_cell_closes_the_old_widgets():
     slider = old.children[0].children[0]
     widgets.explorer(render, a=W.IntSlider(value=1))
     assert old.comm is None and slider.comm is None  # closed: the registry lets them go
+
+
+def test_the_run_summary_names_each_labs_headline_numbers(tmp_path, monkeypatch, capsys):
+    from adlib import cli, runs
+    monkeypatch.setenv("ADLIB_RUNS", str(tmp_path))
+    runs.record("lab03", auroc_task1=0.851, auroc_final=0.984, mnist_auroc=0.8391)
+    runs.record("lab06", best_method_mnist="knn", own_mean_auroc={"knn": 0.66, "vae": 0.48})
+    lines = runs.headlines()
+    assert lines[0].endswith("lab 01 BDSG on the exact density, bimodal toy: not run")
+    assert "lab 03 OMASGAN, bimodal toy" in lines[2] and "AUROC Task 1 0.85 → J 0.98" in lines[2]
+    assert "near anomalies" not in lines[2] and "MNIST J 0.839" in lines[2]  # unrecorded items are left out
+    assert "your sweep's mean AUROC knn 0.660, vae 0.480" in lines[5]
+    (tmp_path / "html").mkdir()
+    (tmp_path / "html/03_omasgan.html").write_text("<html/>")
+    assert cli.main(["summary", "--html", str(tmp_path / "html")]) == 0
+    out = capsys.readouterr().out
+    assert "MNIST J 0.839" in out and str(tmp_path / "html/03_omasgan.html") in out
