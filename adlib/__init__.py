@@ -19,7 +19,7 @@ from .train import seed
 __version__ = "0.1.0"
 
 _SUBMODULES = ("app", "boundary", "cli", "data", "density", "devices", "divergences", "methods",
-               "metrics", "nets", "plots", "results", "runs", "sweep", "train", "widgets")
+               "iplots", "metrics", "nets", "plots", "results", "runs", "sweep", "train", "widgets")
 __all__ = [*_SUBMODULES, "seed", "device", "__version__"]
 
 

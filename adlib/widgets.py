@@ -495,18 +495,31 @@ def _draw(dist, samples, eps, head: str, report: dict, extra: str):
     return fig
 
 
-def loo_table(df, reference=None, dataset: str = "mnist", metric: str = "auroc", methods=(), protocol: str = "loo"):
-    """Lab 06's explorer: the per-class bars of ``methods`` (all when empty) on ``dataset``
-    for ``metric``, from a tidy results table (``adlib.results``), next to the papers' AUROCs."""
-    from . import results
+def loo_explorer(df, reference=None, dataset: str = "mnist", metric: str = "auroc", methods=(),
+                 protocol: str = "loo") -> W.VBox:
+    """Lab 06's chart as a live plotly figure (``adlib.iplots.loo_chart``): dataset, metric
+    and methods choosers update the same FigureWidget in place (each seed's value on hover)."""
+    from . import iplots
 
-    s = results.summary(df, metric=metric)
-    have = sorted(s[(s.dataset == dataset) & (s.protocol == protocol)].method.unique())
-    chosen = [m for m in (methods or have) if m in have]
-    if not chosen:
-        raise ValueError(f"no recorded {dataset} {protocol} rows for {list(methods)}; recorded: {have}")
-    fig = plots.loo_bars(s, reference=reference if metric == "auroc" else None, dataset=dataset,
-                         protocol=protocol, methods=chosen)
-    fig.axes[0].set_ylabel(metric.upper())
-    fig.axes[0].set_title(f"{dataset} {protocol}: {metric.upper()} per class (mean over seeds ± SD)")
-    return fig
+    have = sorted(df.method.unique())
+    ds = W.Dropdown(options=sorted(df.dataset.unique()), value=dataset, description="dataset")
+    me = W.Dropdown(options=["auroc", "auprc", "f1"], value=metric, description="metric")
+    ms = W.SelectMultiple(options=have, value=[m for m in methods if m in have] or have, rows=5,
+                          description="methods")
+    fig = iplots.loo_chart(df, reference, dataset, metric, ms.value, protocol)
+    caption = W.HTML()
+    caption.add_class("adlib-caption")
+
+    def update(change=None):
+        try:
+            iplots.loo_chart(df, reference, ds.value, me.value, ms.value, protocol, fig=fig)
+            caption.value = f"dataset = {ds.value} · metric = {me.value} · {len(ms.value)} methods"
+        except ValueError as err:
+            caption.value = f"nothing to show: {err}"
+
+    for w in (ds, me, ms):
+        w.observe(update, names="value")
+    update()
+    box = W.VBox([W.HBox([ds, me, ms]), fig, caption])
+    box.add_class("adlib-explorer")
+    return box
