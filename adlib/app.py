@@ -11,6 +11,7 @@ The browser tests (tests/browser/) use the same two functions.
 from __future__ import annotations
 
 import ast
+import os
 import sys
 from pathlib import Path
 
@@ -59,14 +60,21 @@ def with_parameters(name: str, parameters: dict, where: Path | None = None) -> P
     return out
 
 
+TEMPLATES = Path(__file__).resolve().parent / "jupyter"  # a Jupyter data dir holding voila/templates/adlib
+
+
 def voila_command(notebook: Path, port: int = 8866, connection_dir: Path | None = None) -> list[str]:
     """The command that serves ``notebook`` with Voila on 127.0.0.1:``port``: progressive
-    rendering (outputs appear as cells finish) and Python tracebacks shown on the page."""
+    rendering (outputs appear as cells finish), Python tracebacks shown on the page, and the
+    kit's template, which loads nothing from outside 127.0.0.1."""
     connection_dir = Path(connection_dir) if connection_dir else runs.run_dir("app/connections")
     connection_dir.mkdir(parents=True, exist_ok=True)
-    return [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
-            "--Voila.ip=127.0.0.1", f"--Voila.connection_dir_root={connection_dir}",
-            "--show_tracebacks=True", "--progressive_rendering=True"]
+    # the kit's template (adlib/jupyter/voila/templates/adlib) is Voila's lab template without
+    # its CDN stylesheets: JUPYTER_PATH makes Voila find it
+    paths = os.pathsep.join(p for p in (str(TEMPLATES), os.environ.get("JUPYTER_PATH", "")) if p)
+    return ["env", f"JUPYTER_PATH={paths}", sys.executable, "-m", "voila", str(notebook), "--no-browser",
+            f"--port={port}", "--Voila.ip=127.0.0.1", f"--Voila.connection_dir_root={connection_dir}",
+            "--template=adlib", "--show_tracebacks=True", "--progressive_rendering=True"]
 
 
 def parse_value(text: str):

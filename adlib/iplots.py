@@ -6,30 +6,54 @@
 * ``loo_chart(df, ...)``: lab 06's per-class results, mean over seeds ± SD, every seed's
   value on hover, the papers' numbers as black ticks.
 
-Each returns a ``plotly.graph_objects.FigureWidget`` (``widget=False``: a plain ``Figure``).
-The widget is an anywidget whose JavaScript, plotly.js included, ships inside the plotly
-package: it renders in JupyterLab and Voila offline, never from a CDN. Matplotlib
-(``adlib.plots``) stays where a static figure teaches better: density contours, image grids.
+Each returns a plain ``plotly.graph_objects.Figure``, shown through plotly's MIME renderer
+(the ``jupyterlab-plotly`` extension installed with plotly, so plotly.js comes from the
+installed package, offline, in JupyterLab and Voila, never from a CDN); ``widget=True``
+returns a ``FigureWidget`` (an anywidget) instead. Lab 06's explorer uses them. Known
+problem, not solved: in Voila, lab 05 with a plotly figure among its outputs never showed
+its explorers (more than 150 s, against 86 s without the figure; the page stopped answering
+Voila's websocket pings), and a FigureWidget constructed with data stayed empty there
+(plotly 7.1, anywidget 0.11, Voila 0.5.13). So labs 01-05 keep matplotlib for now.
+Matplotlib (``adlib.plots``) stays in any case where a static figure teaches better:
+density contours, image grids.
 """
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 from sklearn import metrics as skm
 
 from .data import grid
+
+# Figures are shown through plotly's MIME type only: in a kernel plotly's default is
+# "plotly_mimetype+notebook", whose HTML part carries all of plotly.js (4.6 MB) inline.
+pio.renderers.default = "plotly_mimetype"
 
 
 def _np(a):
     return (a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)).reshape(-1)
 
 
+def _list(a) -> list:
+    """Plain floats for the widget's JSON messages, NaN / inf as None (JSON has no NaN: a
+    message holding one is dropped by the browser, and the figure stays empty)."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(a, dtype=float).reshape(-1)]
+
+
 def _new(fig, widget: bool):
-    return go.FigureWidget(fig) if widget else fig
+    """``fig``, or as a FigureWidget. Its traces and layout are added *after* construction: a
+    FigureWidget constructed with data stayed empty in Voila (plotly 7.1, anywidget 0.11)."""
+    if not widget:
+        return fig
+    w = go.FigureWidget()
+    w.add_traces(list(fig.data))
+    w.update_layout(fig.layout.to_plotly_json())
+    return w
 
 
-def curves(y, scores, widget: bool = True, title: str | None = None):
+def curves(y, scores, widget: bool = False, title: str | None = None):
     """ROC (left) and precision-recall (right) curves of ``scores`` (one array or a dict
     {name: scores}) against the labels ``y`` (1 = anomaly)."""
     y = _np(y)
@@ -39,13 +63,14 @@ def curves(y, scores, widget: bool = True, title: str | None = None):
         s = _np(s)
         colour = _PALETTE[i % len(_PALETTE)]
         fpr, tpr, thr = skm.roc_curve(y, s)
-        fig.add_scatter(x=fpr, y=tpr, customdata=np.where(np.isfinite(thr), thr, np.nan), mode="lines",
+        fig.add_scatter(x=_list(fpr), y=_list(tpr), customdata=_list(thr), mode="lines",
                         name=f"{name} (AUROC {skm.roc_auc_score(y, s):.3f})", legendgroup=name,
                         line={"color": colour},
                         hovertemplate="threshold %{customdata:.4g}<br>FPR %{x:.3f}<br>TPR %{y:.3f}"
                                       "<extra>%{fullData.name}</extra>", row=1, col=1)
         precision, recall, thr = skm.precision_recall_curve(y, s)
-        fig.add_scatter(x=recall[:-1], y=precision[:-1], customdata=thr, mode="lines", showlegend=False,
+        fig.add_scatter(x=_list(recall[:-1]), y=_list(precision[:-1]), customdata=_list(thr), mode="lines",
+                        showlegend=False,
                         name=f"{name} (AUPRC {skm.average_precision_score(y, s):.3f})", legendgroup=name,
                         line={"color": colour},
                         hovertemplate="threshold %{customdata:.4g}<br>recall %{x:.3f}<br>precision %{y:.3f}"
@@ -64,28 +89,30 @@ _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
             "#bcbd22", "#17becf"]
 
 
-def surface(score, bounds, n: int = 120, points=None, widget: bool = True, title: str | None = None):
+def surface(score, bounds, n: int = 120, points=None, widget: bool = False, title: str | None = None):
     """The 2-D function ``score`` (e.g. a detector's ``score``) as a heatmap over the box
     ``bounds``, the score at the mouse on hover; optional ``points`` (e.g. the data) on top."""
     (x0, x1), (y0, y1) = bounds
     values = _np(score(grid(bounds, n))).reshape(n, n)
-    fig = go.Figure(go.Heatmap(x=np.linspace(x0, x1, n), y=np.linspace(y0, y1, n), z=values,
+    fig = go.Figure(go.Heatmap(x=_list(np.linspace(x0, x1, n)), y=_list(np.linspace(y0, y1, n)),
+                               z=[_list(row) for row in values],
                                colorscale="Magma", colorbar={"title": {"text": "score"}},
                                hovertemplate="x %{x:.2f}, y %{y:.2f}<br>score %{z:.4g}<extra></extra>"))
     if points is not None:
         p = points.detach().cpu().numpy() if hasattr(points, "detach") else np.asarray(points)
-        fig.add_scatter(x=p[:, 0], y=p[:, 1], mode="markers", marker={"size": 2, "color": "cyan", "opacity": 0.4},
+        fig.add_scatter(x=_list(p[:, 0]), y=_list(p[:, 1]), mode="markers",
+                        marker={"size": 2, "color": "cyan", "opacity": 0.4},
                         name="data", hoverinfo="skip")
     fig.update_layout(height=420, width=520, title=title or "score surface", showlegend=False)
     return _new(fig, widget)
 
 
 def loo_chart(df, reference=None, dataset: str = "mnist", metric: str = "auroc", methods=(),
-              protocol: str = "loo", widget: bool = True, fig=None):
+              protocol: str = "loo", widget: bool = False, fig=None):
     """Per-class bars of ``metric`` for ``methods`` (all when empty) from a tidy results table
     (``adlib.results.table`` / ``recorded``): the mean over seeds with an SD whisker, every
     seed's value on hover, the papers' AUROCs (``reference``) as black ticks and the kNN mean
-    as a dashed line. ``fig``: a FigureWidget to update in place (lab 06's choosers)."""
+    as a dashed line. ``fig``: a figure (or FigureWidget) to redraw in place."""
     rows = df[(df.dataset == dataset) & (df.protocol == protocol)]
     have = sorted(rows.method.unique())
     chosen = [m for m in (methods or have) if m in have]
@@ -101,9 +128,9 @@ def loo_chart(df, reference=None, dataset: str = "mnist", metric: str = "auroc",
         seeds = ["<br>".join(f"seed {int(s)}: {v:.3f}" for s, v in zip(g.seed, g[metric]))
                  for g in (part[part.cls == c] for c in classes)]
         cm = float(np.mean(means))
-        traces.append(go.Bar(x=[str(c) for c in classes] + ["mean"], y=means + [cm], name=m,
+        traces.append(go.Bar(x=[str(c) for c in classes] + ["mean"], y=_list(means + [cm]), name=m,
                              error_y={"type": "data",
-                                      "array": sds + [float(np.std(means, ddof=1)) if len(means) > 1 else 0.0]},
+                                      "array": _list(sds + [float(np.std(means, ddof=1)) if len(means) > 1 else 0.0])},
                              customdata=seeds + [f"mean over {len(classes)} classes"],
                              hovertemplate=f"{m}, class %{{x}}<br>{metric.upper()} %{{y:.3f}} ± %{{error_y.array:.3f}}"
                                            "<br>%{customdata}<extra></extra>"))
@@ -111,12 +138,12 @@ def loo_chart(df, reference=None, dataset: str = "mnist", metric: str = "auroc",
         ref = reference[(reference.dataset == dataset) & (reference.protocol == protocol)
                         & reference.method.isin(chosen) & reference.auroc.notna()]
         if len(ref):
-            traces.append(go.Scatter(x=[str(c) for c in ref.cls], y=ref.auroc, mode="markers", name="paper",
+            traces.append(go.Scatter(x=[str(c) for c in ref.cls], y=_list(ref.auroc), mode="markers", name="paper",
                                      marker={"symbol": "line-ew-open", "size": 18, "color": "black",
                                              "line": {"width": 3}},
-                                     customdata=ref.method,
+                                     customdata=list(ref.method),
                                      hovertemplate="paper, %{customdata}, class %{x}: %{y:.3f}<extra></extra>"))
-    fig = fig if fig is not None else _new(go.Figure(), widget)
+    fig = fig if fig is not None else (go.FigureWidget() if widget else go.Figure())
     with fig.batch_update() if hasattr(fig, "batch_update") else _Null():
         fig.data = ()
         fig.add_traces(traces)

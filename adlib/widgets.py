@@ -196,7 +196,7 @@ def explorer(render, **controls) -> W.VBox:
     caption.add_class("adlib-caption")
     base = getattr(render, "func", render)
     live = getattr(base, "live", False)
-    stop = W.Button(description="Stop", icon="stop", disabled=True, tooltip="stop the training",
+    stop = W.Button(description="Stop", disabled=True, tooltip="stop the training",
                     layout=W.Layout(width="80px", display="" if live else "none"))
     stop.add_class("adlib-stop")
     for w in controls.values():
@@ -497,8 +497,8 @@ def _draw(dist, samples, eps, head: str, report: dict, extra: str):
 
 def loo_explorer(df, reference=None, dataset: str = "mnist", metric: str = "auroc", methods=(),
                  protocol: str = "loo") -> W.VBox:
-    """Lab 06's chart as a live plotly figure (``adlib.iplots.loo_chart``): dataset, metric
-    and methods choosers update the same FigureWidget in place (each seed's value on hover)."""
+    """Lab 06's chart as a plotly figure (``adlib.iplots.loo_chart``: each seed's value on
+    hover, zoom by dragging) under dataset, metric and methods choosers; a choice redraws it."""
     from . import iplots
 
     have = sorted(df.method.unique())
@@ -506,20 +506,29 @@ def loo_explorer(df, reference=None, dataset: str = "mnist", metric: str = "auro
     me = W.Dropdown(options=["auroc", "auprc", "f1"], value=metric, description="metric")
     ms = W.SelectMultiple(options=have, value=[m for m in methods if m in have] or have, rows=5,
                           description="methods")
-    fig = iplots.loo_chart(df, reference, dataset, metric, ms.value, protocol)
-    caption = W.HTML()
+    out, caption = W.Output(), W.HTML()
     caption.add_class("adlib-caption")
 
     def update(change=None):
         try:
-            iplots.loo_chart(df, reference, ds.value, me.value, ms.value, protocol, fig=fig)
-            caption.value = f"dataset = {ds.value} · metric = {me.value} · {len(ms.value)} methods"
+            fig = iplots.loo_chart(df, reference, ds.value, me.value, ms.value, protocol)
         except ValueError as err:
             caption.value = f"nothing to show: {err}"
+            return
+        out.outputs = (_plotly_output(fig),)
+        caption.value = f"dataset = {ds.value} · metric = {me.value} · {len(ms.value)} methods"
 
     for w in (ds, me, ms):
         w.observe(update, names="value")
     update()
-    box = W.VBox([W.HBox([ds, me, ms]), fig, caption])
+    box = W.VBox([W.HBox([ds, me, ms]), out, caption])
     box.add_class("adlib-explorer")
     return box
+
+
+def _plotly_output(fig) -> dict:
+    """A plotly figure as one Output widget item of plotly's own MIME type (drawn by the
+    jupyterlab-plotly renderer installed with plotly: offline, whatever the default renderer)."""
+    import plotly.io as pio
+    bundle = pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict())
+    return {"output_type": "display_data", "metadata": {}, "data": {**bundle, "text/plain": "<plotly figure>"}}

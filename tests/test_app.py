@@ -35,6 +35,10 @@ def test_voila_command_binds_loopback(tmp_path):
     cmd = app.voila_command(app.lab("01"), 9999, tmp_path / "conn")
     assert "--Voila.ip=127.0.0.1" in cmd and "--port=9999" in cmd
     assert f"--Voila.connection_dir_root={tmp_path / 'conn'}" in cmd and (tmp_path / "conn").is_dir()
+    # the kit's template: Voila's lab template without the CDN stylesheets, found via JUPYTER_PATH
+    assert "--template=adlib" in cmd and f"JUPYTER_PATH={app.TEMPLATES}" in cmd[1]
+    template = app.TEMPLATES / "voila/templates/adlib/index.html.j2"
+    assert "extends 'lab/index.html.j2'" in template.read_text()
 
 
 def test_cli_app_rejects_an_unknown_lab(capsys):

@@ -72,9 +72,9 @@ class Server:
         self._log.close()
 
 
-def server_env(tmp: Path) -> dict:
-    """Quick mode, a scratch runs root and Jupyter's state dirs under ``tmp``."""
-    env = dict(os.environ, ADLIB_QUICK="1", ADLIB_RUNS=str(tmp / "runs"),
+def server_env(tmp: Path, **extra) -> dict:
+    """Quick mode, a scratch runs root and Jupyter's state dirs under ``tmp`` (and ``extra``)."""
+    env = dict(os.environ, **extra, ADLIB_QUICK="1", ADLIB_RUNS=str(tmp / "runs"),
                JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTER_CONFIG_DIR=str(tmp / "config"),
                JUPYTER_DATA_DIR=str(tmp / "data"))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -102,20 +102,22 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     p = context.new_page()
     p.set_default_timeout(60_000)
-    p.js_errors = []
+    p.js_errors, p.requests = [], []
     p.on("pageerror", lambda err: p.js_errors.append(str(err)))
+    p.on("request", lambda req: p.requests.append(req.url))  # every URL the page asks for
     yield p
     context.close()
 
 
 @pytest.fixture
 def serve(tmp_path):
-    """``serve(cmd_builder, ready_path)``: start a server on a free port; stopped at teardown."""
+    """``serve(cmd_builder, ready_path, **env)``: start a server on a free port (``env``: extra
+    environment variables, e.g. MPLBACKEND="Agg"); stopped at teardown."""
     started = []
 
-    def start(build, ready_path: str = "/", timeout: float = 60.0) -> Server:
+    def start(build, ready_path: str = "/", timeout: float = 60.0, **env) -> Server:
         port = free_port()
-        s = Server(build(port), port, tmp_path / f"server-{port}.log", server_env(tmp_path))
+        s = Server(build(port), port, tmp_path / f"server-{port}.log", server_env(tmp_path, **env))
         started.append(s)
         try:
             wait_http(port, ready_path, s.proc, timeout)

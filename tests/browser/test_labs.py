@@ -6,7 +6,15 @@ render, two slider moves per explorer) stays under a minute on 2 cores. On every
 keyboard on its handle and another with a mouse drag; after each move the figure's bytes
 must differ and the caption (written by the kernel) must report the value the slider's
 readout shows. Lab 01 also runs in JupyterLab (Run All from the Run menu).
-Screenshots go to runs/browser/ (<lab>-app-top.png, <lab>-<explorer>-<step>.png, 01-jupyterlab*.png).
+
+Live training (labs 01 and 03 in Voila, lab 01 in JupyterLab): one more release must show at
+least three distinct live figures before the caption says the training finished, and a
+release after that is stopped with the Stop button, whose caption must say so within 2 s.
+Lab 01's Voila server runs with MPLBACKEND=Agg (the explorers must not depend on the
+backend). No page may request anything outside 127.0.0.1 (the kit's Voila template drops
+Voila's CDN stylesheets). Screenshots go to runs/browser/ (<lab>-app-top.png,
+<lab>-<explorer>-<step>.png, <lab>-live-{first,mid,final,stopped}.png, 01-jupyterlab*.png) and the
+measured frame counts and Stop latencies to runs/browser/timings.json.
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ import math
 import re
 import sys
 import time
+from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -125,13 +134,69 @@ def assert_clean(page):
     for bad in BAD_TEXT:
         assert bad not in text, f"the page shows {bad!r}:\n{text[text.find(bad) - 200:][:1500]}"
     assert not page.js_errors, f"JavaScript errors: {page.js_errors}"
+    outside = sorted({u for u in page.requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
+                      and urlparse(u).hostname != "127.0.0.1"})
+    assert len(page.requests) > 5 and not outside, f"requests left 127.0.0.1: {outside}"
+
+
+_WATCH = """box => {
+    const w = window.__adlib = {images: [], captions: []};
+    const seen = new Set([box.querySelector('.widget-output img')?.src]);  // not the figure shown now
+    const grab = () => {
+        const img = box.querySelector('.widget-output img');
+        const cap = box.querySelector('.adlib-caption')?.innerText || '';
+        if (img && !seen.has(img.src)) { seen.add(img.src); w.images.push(cap); }
+        if (w.captions[w.captions.length - 1] !== cap) w.captions.push(cap);
+    };
+    w.observer = new MutationObserver(grab);
+    w.observer.observe(box, {subtree: true, childList: true, attributes: true, characterData: true});
+}"""
+
+
+def live_training(page, ex, slider, shots, name: str) -> dict:
+    """Release ``slider`` one step to the right twice: the first training must show at least
+    three distinct live figures before its caption says it finished; the second is stopped
+    with the Stop button, and its caption must say so within 2 s. Screenshots of the first
+    training's start, middle and end, and of the stop. Returns the measured numbers."""
+    handle = slider.locator(".noUi-handle")
+    handle.scroll_into_view_if_needed()
+    ex.evaluate(_WATCH)
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => /step \\d+ \\/ \\d+/.test(window.__adlib.captions.join(' '))",
+                           timeout=MOVE_TIMEOUT_MS)
+    ex.screenshot(path=shots / f"{name}-live-first.png")
+    page.wait_for_function("() => window.__adlib.images.length >= 3 || "
+                           "/trained and drawn/.test(window.__adlib.captions.join(' '))", timeout=MOVE_TIMEOUT_MS)
+    ex.screenshot(path=shots / f"{name}-live-mid.png")
+    page.wait_for_function("() => /trained and drawn/.test(window.__adlib.captions.at(-1) || '')",
+                           timeout=MOVE_TIMEOUT_MS)
+    ex.screenshot(path=shots / f"{name}-live-final.png")
+    seen = ex.evaluate("() => window.__adlib")
+    live = len(seen["images"]) - 1  # the last distinct figure is the final one
+    assert live >= 3, f"{name}: {live} live figures before the end of the training; captions {seen['captions']}"
+    assert any("training with" in c for c in seen["captions"]), seen["captions"]
+
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    caption = ex.locator(".adlib-caption")
+    page.wait_for_function("c => /^training with .*step \\d+/.test(c.innerText)", arg=caption.element_handle(),
+                           timeout=MOVE_TIMEOUT_MS)
+    clicked = time.monotonic()
+    ex.locator(".adlib-stop").click()
+    page.wait_for_function("c => /^stopped at step/.test(c.innerText)", arg=caption.element_handle(), timeout=5_000)
+    latency = time.monotonic() - clicked
+    ex.screenshot(path=shots / f"{name}-live-stopped.png")
+    assert latency < 2.0, f"{name}: Stop took {latency:.2f} s"
+    return {"live_figures": live, "stop_latency_s": latency}
 
 
 @pytest.mark.parametrize("lab", LABS)
 def test_explorers_redraw_in_voila(lab, serve, page, shots, tmp_path):
     parameters, n_explorers = LABS[lab]
     nb = app.with_parameters(lab, parameters, tmp_path / "nb")
-    server = serve(lambda port: app.voila_command(nb, port, tmp_path / "connections"), "/api/status")
+    env = {"MPLBACKEND": "Agg"} if lab == "01" else {}  # the explorers must not need the inline backend
+    server = serve(lambda port: app.voila_command(nb, port, tmp_path / "connections"), "/api/status", **env)
     start = time.monotonic()
     page.goto(server.url + "/", timeout=LOAD_TIMEOUT_MS)
     explorers = wait_for_explorers(page, n_explorers)
@@ -145,8 +210,10 @@ def test_explorers_redraw_in_voila(lab, serve, page, shots, tmp_path):
         ex.screenshot(path=shots / f"{lab}-{i}-1-keyboard.png")
         move_slider(page, ex, sliders.nth(min(1, sliders.count() - 1)), "drag")
         ex.screenshot(path=shots / f"{lab}-{i}-2-drag.png")
+    live = live_training(page, explorers[0], explorers[0].locator(".widget-hslider").nth(0), shots, lab) \
+        if lab in ("01", "03") else {}
     assert_clean(page)
-    _timings(shots, f"voila-{lab}", first_render_s=loaded, cycle_s=time.monotonic() - start)
+    _timings(shots, f"voila-{lab}", first_render_s=loaded, cycle_s=time.monotonic() - start, **live)
 
 
 def test_lab01_runs_and_redraws_in_jupyterlab(serve, page, shots, tmp_path):
@@ -175,5 +242,6 @@ def test_lab01_runs_and_redraws_in_jupyterlab(serve, page, shots, tmp_path):
     move_slider(page, ex, sliders.nth(0), "keyboard")
     move_slider(page, ex, sliders.nth(1), "drag")
     ex.screenshot(path=shots / "01-jupyterlab-after.png")
+    live = live_training(page, ex, sliders.nth(0), shots, "01-jupyterlab")
     assert_clean(page)
-    _timings(shots, "jupyterlab-01", first_render_s=loaded, cycle_s=time.monotonic() - start)
+    _timings(shots, "jupyterlab-01", first_render_s=loaded, cycle_s=time.monotonic() - start, **live)
