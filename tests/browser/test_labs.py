@@ -48,8 +48,8 @@ LABS = {
 }
 BAD_TEXT = ("Traceback (most recent call last)", "Error displaying widget",
             "There was an error when executing cell")
-LOAD_TIMEOUT_MS = 120_000  # the whole lab runs before the last explorer appears
-MOVE_TIMEOUT_MS = 60_000   # one retrain at tiny settings
+LOAD_TIMEOUT_MS = 300_000  # the whole lab runs before the last explorer appears (a slow, shared CPU: 2-3 min)
+MOVE_TIMEOUT_MS = 120_000  # one retrain at tiny settings
 
 
 def _timings(shots, lab: str, **values):
