@@ -34,7 +34,8 @@ def main() -> None:
         cov = [c for c in df.columns if c.startswith("covered_")]
         secs = part.groupby("method").apply(
             lambda g: (g.train_seconds + g.test_seconds_per_1000 * g.n_test / 1000).sum(), include_groups=False)
-        print(f"\n{dataset} {protocol} ({part.scale.iloc[0]} scale, seeds {sorted(int(v) for v in part.seed.unique())}, "
+        seeds = sorted(int(v) for v in part.seed.unique())
+        print(f"\n{dataset} {protocol} ({part.scale.iloc[0]} scale, seeds {seeds}, "
               f"{len(part)} jobs, {secs.sum() / 60:.1f} min of fit + score)\n")
         head = ["method", *map(str, classes), "mean ± SD", "paper", "covers", "job min"]
         print("| " + " | ".join(head) + " |")

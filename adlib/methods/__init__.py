@@ -4,6 +4,9 @@
     det.fit(x_normal)          # normal data only: tensor, Split or Dataset
     s = det.score(x_test)      # 1-D tensor, higher = more anomalous
     det.save("bdsg.pt"); det = adlib.methods.load("bdsg.pt")
+
+Each method's equations (with the papers' numbering), defaults and departures from the
+papers, with their reasons and citations: ``docs/methods.md`` in the repository.
 """
 from __future__ import annotations
 
