@@ -61,12 +61,21 @@ def with_parameters(name: str, parameters: dict, where: Path | None = None) -> P
 
 def voila_command(notebook: Path, port: int = 8866, connection_dir: Path | None = None) -> list[str]:
     """The command that serves ``notebook`` with Voila on 127.0.0.1:``port``: progressive
-    rendering (outputs appear as cells finish) and Python tracebacks shown on the page."""
+    rendering (outputs appear as cells finish) and Python tracebacks shown on the page.
+
+    Websocket pings are off (``ws_ping_interval`` 0). With progressive rendering Voila runs
+    the whole notebook inside one websocket message handler, and tornado reads no further
+    frames (the browser's pongs included) until that handler returns; Jupyter Server's ping
+    check then closes the page's execution socket 90 s after the first ping, and every
+    output after that point never reaches the page. A lab that runs longer than 90 s (all of
+    them at full scale, most in quick mode on 2 cores) would stall half-drawn. The server
+    listens on 127.0.0.1 only, where no proxy needs keep-alive pings."""
     connection_dir = Path(connection_dir) if connection_dir else runs.run_dir("app/connections")
     connection_dir.mkdir(parents=True, exist_ok=True)
     return [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
             "--Voila.ip=127.0.0.1", f"--Voila.connection_dir_root={connection_dir}",
-            "--show_tracebacks=True", "--progressive_rendering=True"]
+            "--show_tracebacks=True", "--progressive_rendering=True",
+            '--Voila.tornado_settings={"ws_ping_interval": 0}']
 
 
 def parse_value(text: str):
