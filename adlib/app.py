@@ -66,7 +66,15 @@ TEMPLATES = Path(__file__).resolve().parent / "jupyter"  # a Jupyter data dir ho
 def voila_command(notebook: Path, port: int = 8866, connection_dir: Path | None = None) -> list[str]:
     """The command that serves ``notebook`` with Voila on 127.0.0.1:``port``: progressive
     rendering (outputs appear as cells finish), Python tracebacks shown on the page, and the
-    kit's template, which loads nothing from outside 127.0.0.1."""
+    kit's template, which loads nothing from outside 127.0.0.1.
+
+    Websocket pings are off (``ws_ping_interval`` 0). With progressive rendering Voila runs
+    the whole notebook inside one websocket message handler, and tornado reads no further
+    frames (the browser's pongs included) until that handler returns; Jupyter Server's ping
+    check then closes the page's execution socket 90 s after the first ping, and every
+    output after that point never reaches the page. A lab that runs longer than 90 s (all of
+    them at full scale, most in quick mode on 2 cores) would stall half-drawn. The server
+    listens on 127.0.0.1 only, where no proxy needs keep-alive pings."""
     connection_dir = Path(connection_dir) if connection_dir else runs.run_dir("app/connections")
     connection_dir.mkdir(parents=True, exist_ok=True)
     # the kit's template (adlib/jupyter/voila/templates/adlib) is Voila's lab template without
@@ -74,7 +82,8 @@ def voila_command(notebook: Path, port: int = 8866, connection_dir: Path | None 
     paths = os.pathsep.join(p for p in (str(TEMPLATES), os.environ.get("JUPYTER_PATH", "")) if p)
     return ["env", f"JUPYTER_PATH={paths}", sys.executable, "-m", "voila", str(notebook), "--no-browser",
             f"--port={port}", "--Voila.ip=127.0.0.1", f"--Voila.connection_dir_root={connection_dir}",
-            "--template=adlib", "--show_tracebacks=True", "--progressive_rendering=True"]
+            "--template=adlib", "--show_tracebacks=True", "--progressive_rendering=True",
+            '--Voila.tornado_settings={"ws_ping_interval": 0}']
 
 
 def parse_value(text: str):

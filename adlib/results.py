@@ -101,8 +101,14 @@ def recorded(scale: str = "course") -> pd.DataFrame:
 
 def export(name: str, path, root=None) -> pd.DataFrame:
     """Write sweep ``name``'s tidy table to ``path`` (CSV, a few KB): how ``recorded()``'s
-    files are made."""
+    files are made. A method whose leave-one-out run has fewer classes than the others on
+    the same dataset (a sweep still in progress) is left out: part of the classes is no
+    LOO mean."""
     df = table(name, root)
+    loo = df[df.protocol == "loo"]
+    n = loo.groupby(["dataset", "method"]).cls.nunique()
+    partial = {k for k, v in n.items() if v < n[k[0]].max()}
+    df = df[[(d, m) not in partial or p != "loo" for d, m, p in zip(df.dataset, df.method, df.protocol)]]
     df = df[[c for c in df.columns if c in COLUMNS or c in ("anomalous", "n_train", "n_test")
              or c.startswith("covered_")]]
     df.to_csv(path, index=False, float_format="%.6g")

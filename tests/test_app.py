@@ -1,6 +1,7 @@
 """``adlib app``: finding a lab, injecting parameters, the Voila command (no server here;
 tests/browser/ serves the labs for real)."""
 import json
+from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -50,3 +51,17 @@ def test_cli_app_rejects_an_unknown_lab(capsys):
 def test_parse_value():
     assert app.parse_value("500") == 500 and app.parse_value("[1, 2]") == [1, 2]
     assert app.parse_value("1e-3") == 1e-3 and app.parse_value("ring") == "ring"
+
+
+def test_voila_command_turns_websocket_pings_off_as_a_number():
+    """Voila runs a progressive-rendering notebook inside one websocket handler, so the
+    browser's pongs go unread and Jupyter Server's ping check would close the page's
+    execution socket 90 s into a lab. The setting must reach tornado as the number 0 (the
+    string "0", what ``--tornado_settings=key=value`` gives, fails the server's ``> 0``)."""
+    from voila.app import Voila
+
+    cmd = app.voila_command(Path("lab.ipynb"), 8866, Path("/tmp/adlib-test-connections"))
+    v = Voila()
+    v.parse_command_line([a for a in cmd[3:] if a.startswith("--")])
+    assert v.tornado_settings.get("ws_ping_interval") == 0
+    assert isinstance(v.tornado_settings["ws_ping_interval"], int)

@@ -46,13 +46,14 @@ def test_flow_errors():
 
 def test_bdsg_on_a_learned_flow_finds_the_boundary(tmp_path):
     x = TOY.sample(5000, seed=1)
-    det = methods.make("bdsg", density="flow", flow={"steps": 600}, steps=1500,
+    # 300 flow steps and 500 BDSG steps (measured BP1 0.85, BP2 0.97, grid F1 0.94 at seed 0)
+    det = methods.make("bdsg", density="flow", flow={"steps": 300}, steps=500,
                        progress=False).fit(x)
     b = det.boundary(1000, seed=0)
     assert metrics.boundary_precision(TOY, b, 0.01) > 0.6        # BP1, true density
     assert metrics.boundary_precision(det.density, b, 0.01) > 0.6  # BP2, learned density
     grid = metrics.grid_classification(TOY, det.density, 0.01)
-    # a 600-step flow already places its 1 % contour close to the truth on the grid
+    # a 300-step flow already places its 1 % contour close to the truth on the grid
     assert grid["f1"] > 0.85 and grid["precision"] > 0.85
     back = methods.load(det.save(tmp_path / "bdsg_flow.pt"))
     xt = TOY.sample(10, seed=3)

@@ -205,3 +205,11 @@ def test_class_coverage_counts_the_classes_a_generator_covers(runs_root):
     assert max(one["shares"]) == one["shares"][3] > 0.8 and one["covered"] == 1
     assert many["covered"] == 9 and sum(many["shares"]) == pytest.approx(1)
     assert list(runs_root.glob("classifiers/mnist-quick.pt"))  # ... and cached
+
+
+def test_export_leaves_out_a_method_whose_loo_run_is_partial(tmp_path, monkeypatch):
+    rows = [{"method": m, "dataset": "cifar10", "protocol": "loo", "cls": k, "seed": 0, "auroc": 0.5}
+            for m, ks in (("knn", range(10)), ("tailgan", range(3))) for k in ks]
+    monkeypatch.setattr(results, "table", lambda name, root=None: pd.DataFrame(rows))
+    out = results.export("x", tmp_path / "x.csv")
+    assert set(out.method) == {"knn"} and len(pd.read_csv(tmp_path / "x.csv")) == 10

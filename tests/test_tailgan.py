@@ -11,12 +11,13 @@ X = TOY.sample(5000, seed=1)
 
 @pytest.fixture(scope="module")
 def G():
-    return Flow(steps=600, progress=False).fit(X)
+    return Flow(steps=450, progress=False).fit(X)
 
 
 @pytest.mark.parametrize("init", ["from_g", "random"])
 def test_tail_samples_leave_the_bulk_and_pass_the_cluster_check(G, init):
-    det = methods.make("tailgan", density=G, init=init, steps=600, progress=False).fit(X)
+    # 250 steps (on a 300-step flow they measured BP(10 %) 0.998, cluster check 0.994, both inits)
+    det = methods.make("tailgan", density=G, init=init, steps=250, progress=False).fit(X)
     assert set(det.history) == {"loss", "Lpr", "Ld", "Le", "Lsc"}
     t = det.tail(1000, seed=0)
     assert metrics.boundary_precision(TOY, t, 0.10) > 0.5  # outside the 10 % tail contour
