@@ -11,8 +11,7 @@ app interface, ``make app``).
 
 Live training (lab 03 in Voila, lab 01 in JupyterLab): one more release must show at least
 three distinct live figures before the caption says the training finished, and a release
-after that is stopped with the Stop button, whose caption must say so within 2 s. Lab 03's
-Voila server runs with MPLBACKEND=Agg (the explorers must not depend on the backend). No page
+after that is stopped with the Stop button, whose caption must say so within 2 s. No page
 may request anything outside 127.0.0.1 (the kit's Voila template drops Voila's CDN
 stylesheets). Screenshots go to runs/browser/ (<lab>-app-top.png,
 <lab>-<explorer>-<step>.png, <lab>-live-{first,mid,final,stopped}.png, 01-jupyterlab*.png) and the
@@ -197,8 +196,7 @@ def live_training(page, ex, slider, shots, name: str) -> dict:
 def test_explorers_redraw_in_voila(lab, serve, page, shots, tmp_path):
     parameters, n_explorers = LABS[lab]
     nb = app.with_parameters(lab, parameters, tmp_path / "nb")
-    env = {"MPLBACKEND": "Agg"} if lab == "03" else {}  # the explorers must not need the inline backend
-    server = serve(lambda port: app.voila_command(nb, port, tmp_path / "connections"), "/api/status", **env)
+    server = serve(lambda port: app.voila_command(nb, port, tmp_path / "connections"), "/api/status")
     start = time.monotonic()
     page.goto(server.url + "/", timeout=LOAD_TIMEOUT_MS)
     explorers = wait_for_explorers(page, n_explorers)
