@@ -6,30 +6,25 @@
 * ``loo_chart(df, ...)``: lab 06's per-class results, mean over seeds ± SD, every seed's
   value on hover, the papers' numbers as black ticks.
 
-Each returns a plain ``plotly.graph_objects.Figure``, shown through plotly's MIME renderer
-(the ``jupyterlab-plotly`` extension installed with plotly, so plotly.js comes from the
-installed package, offline, in JupyterLab and Voila, never from a CDN); ``widget=True``
-returns a ``FigureWidget`` (an anywidget) instead. Lab 06's explorer uses them. Known
-problem, not solved: in Voila, lab 05 with a plotly figure among its outputs never showed
-its explorers (more than 150 s, against 86 s without the figure; the page stopped answering
-Voila's websocket pings), and a FigureWidget constructed with data stayed empty there
-(plotly 7.1, anywidget 0.11, Voila 0.5.13). So labs 01-05 keep matplotlib for now.
-Matplotlib (``adlib.plots``) stays in any case where a static figure teaches better:
-density contours, image grids.
+Each returns a plain ``plotly.graph_objects.Figure``; ``widget=True`` returns a
+``FigureWidget`` (an anywidget) instead. Lab 06's explorer (``adlib.widgets.loo_explorer``)
+shows them through plotly's MIME type, drawn by the ``jupyterlab-plotly`` extension installed
+with plotly (plotly.js from the installed package, offline, in JupyterLab and Voila). Known
+problem, worked around: a FigureWidget constructed with data stayed empty in Voila (plotly
+7.1, anywidget 0.11, Voila 0.5.13), so ``widget=True`` adds the traces after construction.
+(A plotly figure in lab 05 once seemed to stall Voila; that was Voila's websocket ping
+timeout, which stalls any lab running longer than 90 s, now turned off in
+``adlib.app.voila_command``. Moving labs 01-05 to plotly is still to do.) Matplotlib
+(``adlib.plots``) stays where a static figure teaches better: density contours, image grids.
 """
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
 from plotly.subplots import make_subplots
 from sklearn import metrics as skm
 
 from .data import grid
-
-# Figures are shown through plotly's MIME type only: in a kernel plotly's default is
-# "plotly_mimetype+notebook", whose HTML part carries all of plotly.js (4.6 MB) inline.
-pio.renderers.default = "plotly_mimetype"
 
 
 def _np(a):
@@ -108,11 +103,11 @@ def surface(score, bounds, n: int = 120, points=None, widget: bool = False, titl
 
 
 def loo_chart(df, reference=None, dataset: str = "mnist", metric: str = "auroc", methods=(),
-              protocol: str = "loo", widget: bool = False, fig=None):
+              protocol: str = "loo", widget: bool = False):
     """Per-class bars of ``metric`` for ``methods`` (all when empty) from a tidy results table
     (``adlib.results.table`` / ``recorded``): the mean over seeds with an SD whisker, every
     seed's value on hover, the papers' AUROCs (``reference``) as black ticks and the kNN mean
-    as a dashed line. ``fig``: a figure (or FigureWidget) to redraw in place."""
+    as a dashed line."""
     rows = df[(df.dataset == dataset) & (df.protocol == protocol)]
     have = sorted(rows.method.unique())
     chosen = [m for m in (methods or have) if m in have]
@@ -143,28 +138,13 @@ def loo_chart(df, reference=None, dataset: str = "mnist", metric: str = "auroc",
                                              "line": {"width": 3}},
                                      customdata=list(ref.method),
                                      hovertemplate="paper, %{customdata}, class %{x}: %{y:.3f}<extra></extra>"))
-    fig = fig if fig is not None else (go.FigureWidget() if widget else go.Figure())
-    with fig.batch_update() if hasattr(fig, "batch_update") else _Null():
-        fig.data = ()
-        fig.add_traces(traces)
-        line, note = [], []
-        if "knn" in chosen:
-            v = float(rows[rows.method == "knn"].groupby("cls")[metric].mean().mean())
-            line = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": v, "y1": v,
-                     "line": {"dash": "dash", "color": "grey"}}]
-            note = [{"xref": "paper", "x": 1, "yref": "y", "y": v, "text": f"knn mean {v:.2f}",
-                     "showarrow": False, "xanchor": "right", "yanchor": "bottom"}]
-        fig.layout.shapes, fig.layout.annotations = line, note
-        fig.update_layout(barmode="group", height=420, yaxis={"range": [0, 1.05], "title": metric.upper()},
-                          xaxis={"title": "left-out class" if protocol == "loo" else "class"},
-                          title=f"{dataset} {protocol}: {metric.upper()} per class "
-                                "(mean over seeds ± SD; hover for seeds)")
-    return fig
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    fig = go.Figure(traces)
+    if "knn" in chosen:
+        v = float(rows[rows.method == "knn"].groupby("cls")[metric].mean().mean())
+        fig.add_hline(y=v, line={"dash": "dash", "color": "grey"}, annotation_text=f"knn mean {v:.2f}",
+                      annotation_position="top right")
+    fig.update_layout(barmode="group", height=420, yaxis={"range": [0, 1.05], "title": metric.upper()},
+                      xaxis={"title": "left-out class" if protocol == "loo" else "class"},
+                      title=f"{dataset} {protocol}: {metric.upper()} per class "
+                            "(mean over seeds ± SD; hover for seeds)")
+    return _new(fig, widget)

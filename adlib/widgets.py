@@ -18,7 +18,7 @@ list is not thread-safe and whose inline backend would flush stray figures into 
 cell). The first render, when the cell runs, is synchronous, so headless runs (papermill,
 nbval) render once, as before.
 
-Figures are turned into PNG explicitly (``png``), so the explorers work under any
+Figures are turned into PNG explicitly (``plots.png``), so the explorers work under any
 matplotlib backend (``MPLBACKEND=Agg`` on servers and in Docker included).
 
 Caching. One bounded least-recently-used cache (``CACHE``) holds the explorers' fitted
@@ -84,13 +84,10 @@ class Cache:
 CACHE = Cache(8)  # every explorer's fitted detectors and searches, keyed by (explorer, knobs)
 
 
-png = plots.png  # a figure as PNG bytes, whatever the backend
-
-
 def _output(fig) -> dict:
     """A figure as one Output widget display item (an explicit PNG)."""
     return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(png(fig)).decode(), "text/plain": "<figure>"}}
+            "data": {"image/png": base64.b64encode(plots.png(fig)).decode(), "text/plain": "<figure>"}}
 
 
 def _figure(figsize) -> Figure:

@@ -43,8 +43,8 @@ def test_loo_chart_shows_each_seed_on_hover_and_the_paper():
     assert knn.error_y.array[0] == pytest.approx(np.std([0.9, 0.8], ddof=1))
     assert "seed 0: 0.900<br>seed 1: 0.800" == knn.customdata[0] and "%{customdata}" in knn.hovertemplate
     assert fig.data[-1].name == "paper" and list(fig.data[-1].y) == [0.96]
-    iplots.loo_chart(df, ref, methods=["vae"], fig=fig)  # redraws the same figure in place
-    assert [t.name for t in fig.data] == ["vae", "paper"]
+    assert [t.name for t in iplots.loo_chart(df, ref, methods=["vae"]).data] == ["vae", "paper"]
+    assert fig.layout.shapes[0].y0 == pytest.approx(np.mean([0.85, 0.45]))  # the kNN line
     with pytest.raises(ValueError, match="cifar10"):
         iplots.loo_chart(df, dataset="cifar10")
 
