@@ -11,7 +11,8 @@ app interface, ``make app``).
 
 Live training (lab 03 in Voila, lab 01 in JupyterLab): one more release must show at least
 three distinct live figures before the caption says the training finished, and a release
-after that is stopped with the Stop button, whose caption must say so within 2 s. No page
+after that is stopped with the Stop button, whose caption must say so within 2 s. JupyterLab
+runs lab 01 with MPLBACKEND=Agg (the explorers must not depend on the backend). No page
 may request anything outside 127.0.0.1 (the kit's Voila template drops Voila's CDN
 stylesheets). Screenshots go to runs/browser/ (<lab>-app-top.png,
 <lab>-<explorer>-<step>.png, <lab>-live-{first,mid,final,stopped}.png, 01-jupyterlab*.png) and the
@@ -227,7 +228,8 @@ def test_lab01_runs_and_redraws_in_jupyterlab(serve, page, shots, tmp_path):
         "--allow-root", "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-        f"--LabApp.user_settings_dir={tmp_path / 'settings'}"], "/api/status")
+        f"--LabApp.user_settings_dir={tmp_path / 'settings'}"], "/api/status",
+        MPLBACKEND="Agg")  # servers and Docker images often set it: the explorers must not need inline
     start = time.monotonic()
     page.goto(f"{server.url}/lab/tree/{nb.name}", timeout=LOAD_TIMEOUT_MS)
     # the execution indicator says idle before the kernel connects: wait for the status bar
