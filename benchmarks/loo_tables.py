@@ -13,8 +13,10 @@ import argparse
 from adlib import results
 
 
-def paper(ref, method, dataset, protocol):
+def paper(ref, method, dataset, protocol, anomalous=None):
     r = ref[(ref.method == method) & (ref.dataset == dataset) & (ref.protocol == protocol) & (ref.cls == "mean")]
+    if anomalous:  # OOD: only the paper's number for the same anomalous dataset
+        r = r[r.anomalous == anomalous]
     return "; ".join((f"{a:.3f}" if a == a else "–") + (f" ± {sd:.3f}" if sd == sd else "")
                      for a, sd in zip(r.auroc, r.sd))
 
@@ -31,20 +33,22 @@ def main() -> None:
     for (dataset, protocol), part in df.groupby(["dataset", "protocol"]):
         piv = results.pivot(s, dataset, protocol)
         classes = [c for c in piv.columns if c not in ("mean", "sd")]
+        names = [str(int(c)) if isinstance(c, float) and c == int(c) else str(c) for c in classes]
+        anomalous = part.anomalous.dropna().iloc[0] if part.anomalous.notna().any() else None
         cov = [c for c in df.columns if c.startswith("covered_")]
         secs = part.groupby("method").apply(
             lambda g: (g.train_seconds + g.test_seconds_per_1000 * g.n_test / 1000).sum(), include_groups=False)
         seeds = sorted(int(v) for v in part.seed.unique())
         print(f"\n{dataset} {protocol} ({part.scale.iloc[0]} scale, seeds {seeds}, "
               f"{len(part)} jobs, {secs.sum() / 60:.1f} min of fit + score)\n")
-        head = ["method", *map(str, classes), "mean ± SD", "paper", "covers", "job min"]
+        head = ["method", *names, "mean ± SD", "paper", "covers", "job min"]
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
         for m, row in piv.iterrows():
             covered = part[part.method == m][cov].mean().dropna()
             covers = " ".join(f"{c[8:]} {v:.1f}" for c, v in covered.items())
             cells = [m, *(f"{row[c]:.3f}" for c in classes), f"**{row['mean']:.3f}** ± {row['sd']:.3f}",
-                     paper(ref, m, dataset, protocol), covers, f"{secs[m] / 60:.1f}"]
+                     paper(ref, m, dataset, protocol, anomalous), covers, f"{secs[m] / 60:.1f}"]
             print("| " + " | ".join(cells) + " |")
 
 
