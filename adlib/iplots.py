@@ -7,14 +7,16 @@
   value on hover, the papers' numbers as black ticks.
 
 Each returns a plain ``plotly.graph_objects.Figure``; ``widget=True`` returns a
-``FigureWidget`` (an anywidget) instead. Lab 06's explorer (``adlib.widgets.loo_explorer``)
-shows them through plotly's MIME type, drawn by the ``jupyterlab-plotly`` extension installed
-with plotly (plotly.js from the installed package, offline, in JupyterLab and Voila). Known
+``FigureWidget`` (an anywidget) instead. ``show(fig)`` (a lab cell) and lab 06's explorer
+(``adlib.widgets.loo_explorer``) both display them through plotly's MIME type only
+(``bundle``), drawn by the ``jupyterlab-plotly`` extension installed with plotly (plotly.js
+from the installed package, offline, in JupyterLab and Voila). Known
 problem, worked around: a FigureWidget constructed with data stayed empty in Voila (plotly
 7.1, anywidget 0.11, Voila 0.5.13), so ``widget=True`` adds the traces after construction.
 (A plotly figure in lab 05 once seemed to stall Voila; that was Voila's websocket ping
 timeout, which stalls any lab running longer than 90 s, now turned off in
-``adlib.app.voila_command``. Moving labs 01-05 to plotly is still to do.) Matplotlib
+``adlib.app.voila_command``.) Lab 05 shows its MNIST ROC / PR curves this way; the other
+labs' figures are matplotlib still. Matplotlib
 (``adlib.plots``) stays where a static figure teaches better: density contours, image grids.
 """
 from __future__ import annotations
@@ -25,6 +27,19 @@ from plotly.subplots import make_subplots
 from sklearn import metrics as skm
 
 from .data import grid
+
+
+def bundle(fig) -> dict:
+    """``fig`` as a display bundle of plotly's MIME type only, drawn by the jupyterlab-plotly
+    renderer (plotly's default in a kernel also inlines all of plotly.js, 4.6 MB, as HTML)."""
+    import plotly.io as pio
+    return {**pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict()), "text/plain": "<plotly figure>"}
+
+
+def show(fig) -> None:
+    """Display ``fig`` in a notebook or Voila (hover, zoom), offline, as ``bundle``."""
+    from IPython.display import display
+    display(bundle(fig), raw=True)
 
 
 def _np(a):

@@ -512,7 +512,7 @@ def loo_explorer(df, reference=None, dataset: str = "mnist", metric: str = "auro
         except ValueError as err:
             caption.value = f"nothing to show: {err}"
             return
-        out.outputs = (_plotly_output(fig),)
+        out.outputs = ({"output_type": "display_data", "metadata": {}, "data": iplots.bundle(fig)},)
         caption.value = f"dataset = {ds.value} · metric = {me.value} · {len(ms.value)} methods"
 
     for w in (ds, me, ms):
@@ -521,11 +521,3 @@ def loo_explorer(df, reference=None, dataset: str = "mnist", metric: str = "auro
     box = W.VBox([W.HBox([ds, me, ms]), out, caption])
     box.add_class("adlib-explorer")
     return box
-
-
-def _plotly_output(fig) -> dict:
-    """A plotly figure as one Output widget item of plotly's own MIME type (drawn by the
-    jupyterlab-plotly renderer installed with plotly: offline, whatever the default renderer)."""
-    import plotly.io as pio
-    bundle = pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict())
-    return {"output_type": "display_data", "metadata": {}, "data": {**bundle, "text/plain": "<plotly figure>"}}

@@ -66,3 +66,16 @@ def test_lab06_explorer_redraws_its_plotly_chart_on_a_choice():
     metric.value = "auprc"
     assert shown()["layout"]["yaxis"]["title"]["text"] == "AUPRC"
     assert caption.value.startswith("dataset = cifar10 · metric = auprc")
+
+
+def test_show_displays_plotly_json_only(monkeypatch):
+    """Offline and light: the plotly MIME type (drawn by the installed extension), never
+    plotly's HTML with all of plotly.js inline."""
+    import IPython.display
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
+    fig = iplots.curves(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    iplots.show(fig)
+    ((obj, raw),) = shown
+    assert raw and set(obj) == {"application/vnd.plotly.v1+json", "text/plain"}
+    assert obj["application/vnd.plotly.v1+json"]["data"][0]["hovertemplate"].startswith("threshold")

@@ -14,8 +14,10 @@ three distinct live figures before the caption says the training finished, and a
 after that is stopped with the Stop button, whose caption must say so within 2 s. JupyterLab
 runs lab 01 with MPLBACKEND=Agg (the explorers must not depend on the backend). No page
 may request anything outside 127.0.0.1 (the kit's Voila template drops Voila's CDN
-stylesheets). Screenshots go to runs/browser/ (<lab>-app-top.png,
-<lab>-<explorer>-<step>.png, <lab>-live-{first,mid,final,stopped}.png, 01-jupyterlab*.png) and the
+stylesheets). In lab 05 the mouse on a point of the plotly ROC curve must bring up its hover
+label (threshold, FPR, TPR). Screenshots go to runs/browser/ (<lab>-app-top.png,
+<lab>-<explorer>-<step>.png, <lab>-live-{first,mid,final,stopped}.png, 05-plotly-hover.png,
+01-jupyterlab*.png) and the
 measured frame counts and Stop latencies to runs/browser/timings.json.
 """
 from __future__ import annotations
@@ -193,6 +195,30 @@ def live_training(page, ex, slider, shots, name: str) -> dict:
     return {"live_figures": live, "stop_latency_s": latency}
 
 
+_POINT = """gd => {  // the page position of the middle point of the plot's first curve
+    const fl = gd._fullLayout, tr = gd._fullData[0], i = Math.floor(tr.x.length / 2), r = gd.getBoundingClientRect();
+    return {x: r.left + fl.xaxis._offset + fl.xaxis.l2p(tr.x[i]), y: r.top + fl.yaxis._offset + fl.yaxis.l2p(tr.y[i])};
+}"""
+
+
+def plotly_hover(page, shots, name: str) -> str:
+    """Lab 05's interactive ROC (``adlib.iplots.curves``): it must be drawn by plotly.js (from
+    the installed extension; assert_clean checks that nothing left 127.0.0.1), and the mouse
+    on a point of its first curve must bring up the hover label with that point's threshold."""
+    plot = page.locator(".js-plotly-plot").first
+    plot.wait_for(timeout=MOVE_TIMEOUT_MS)
+    plot.scroll_into_view_if_needed()
+    at = plot.evaluate(_POINT)
+    page.mouse.move(at["x"] + 40, at["y"] + 40)
+    page.mouse.move(at["x"], at["y"], steps=5)
+    label = page.locator(".js-plotly-plot .hoverlayer .hovertext").first
+    label.wait_for(timeout=10_000)
+    plot.screenshot(path=shots / f"{name}-plotly-hover.png")
+    text = label.inner_text()
+    assert "threshold" in text and "FPR" in text and "TPR" in text, text
+    return text
+
+
 @pytest.mark.parametrize("lab", [lab for lab in LABS if lab != "01"])  # lab 01: JupyterLab below
 def test_explorers_redraw_in_voila(lab, serve, page, shots, tmp_path):
     parameters, n_explorers = LABS[lab]
@@ -213,6 +239,8 @@ def test_explorers_redraw_in_voila(lab, serve, page, shots, tmp_path):
         ex.screenshot(path=shots / f"{lab}-{i}-2-drag.png")
     live = live_training(page, explorers[0], explorers[0].locator(".widget-hslider").nth(0), shots, lab) \
         if lab == "03" else {}
+    if lab == "05":
+        plotly_hover(page, shots, lab)
     assert_clean(page)
     _timings(shots, f"voila-{lab}", first_render_s=loaded, cycle_s=time.monotonic() - start, **live)
 
