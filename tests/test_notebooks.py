@@ -111,13 +111,13 @@ def test_lab04_quick_history_detector_separates_the_data(tmp_path, monkeypatch):
     assert m["auroc_2d"] >= 0.985 and m["auroc_2d_near"] > 0.97
     # D_TV follows eq. 11's optimum on the 1-D toy where the densities have mass (quick: 0.017)
     assert m["toy1d_gap"] < 0.2
-    # MNIST vs Fashion-MNIST, 3000 digits, 2 epochs (quick: AUROC 0.983, medians -1.60 / -0.99;
+    # MNIST vs Fashion-MNIST, 3000 digits, 2 epochs, 250 D_TV steps (quick: AUROC 0.993, medians -1.45 / -0.62;
     # the piles at -1 / +1 need the full run)
     assert m["auroc_mnist_fashion"] > 0.9 and m["median_score_normal"] < m["median_score_ood"]
-    # the noise curve rises with sigma (quick: -1.60 -> -1.06 from sigma 0 to 0.8)
+    # the noise curve rises with sigma (quick: -1.45 -> -0.64 from sigma 0 to 0.8)
     medians = m["noise_median_scores"]
     assert all(b > a for a, b in zip(medians, medians[1:]))
-    assert m["ablation_saves"] == [1, 2, 10] and len(m["ablation_auprc"]) == 3
+    assert m["ablation_saves"] == [2, 10] and len(m["ablation_auprc"]) == 2
 
 
 def test_lab05_quick_records_every_baseline_with_its_cost(tmp_path, monkeypatch):
