@@ -214,7 +214,7 @@ def plotly_hover(page, shots, name: str) -> str:
     label = page.locator(".js-plotly-plot .hoverlayer .hovertext").first
     label.wait_for(timeout=10_000)
     plot.screenshot(path=shots / f"{name}-plotly-hover.png")
-    text = label.inner_text()
+    text = label.text_content()  # an SVG group: text_content, not inner_text
     assert "threshold" in text and "FPR" in text and "TPR" in text, text
     return text
 
