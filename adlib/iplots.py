@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 from sklearn import metrics as skm
 
@@ -32,7 +33,6 @@ from .data import grid
 def bundle(fig) -> dict:
     """``fig`` as a display bundle of plotly's MIME type only, drawn by the jupyterlab-plotly
     renderer (plotly's default in a kernel also inlines all of plotly.js, 4.6 MB, as HTML)."""
-    import plotly.io as pio
     return {**pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict()), "text/plain": "<plotly figure>"}
 
 

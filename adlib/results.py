@@ -9,6 +9,8 @@ next to the papers' own numbers.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +18,16 @@ import pandas as pd
 COLUMNS = ["method", "dataset", "protocol", "cls", "seed", "auroc", "auprc", "f1", "train_seconds",
            "test_seconds_per_1000", "scale", "device"]
 _HERE = Path(__file__).resolve().parent / "recorded"
+
+
+def _classes(col: pd.Series) -> pd.Series:
+    """Class labels as Python ints, None where a job has no class (OOD), other labels as
+    they are: pandas reads a column of ints and missing values as floats (0.0, 1.0, NaN)."""
+    def one(c):
+        if c is None or (isinstance(c, float) and math.isnan(c)):
+            return None
+        return int(c) if isinstance(c, numbers.Integral) or (isinstance(c, float) and c.is_integer()) else c
+    return pd.Series([one(c) for c in col], index=col.index, dtype=object)
 
 
 def table(name: str, root=None) -> pd.DataFrame:
@@ -49,6 +61,7 @@ def table(name: str, root=None) -> pd.DataFrame:
     for c in COLUMNS:
         if c not in df:
             df[c] = None
+    df["cls"] = _classes(df["cls"])
     return df
 
 
@@ -95,7 +108,7 @@ def recorded(scale: str = "course") -> pd.DataFrame:
         have = sorted(p.stem for p in _HERE.glob("*.csv") if p.stem != "reference")
         raise FileNotFoundError(f"no recorded sweep at scale {scale!r}; recorded: {have}")
     df = pd.read_csv(path)
-    df["cls"] = df["cls"].astype("Int64").astype(object).where(df["cls"].notna(), None)
+    df["cls"] = _classes(df["cls"])
     return df
 
 

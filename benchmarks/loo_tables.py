@@ -33,7 +33,6 @@ def main() -> None:
     for (dataset, protocol), part in df.groupby(["dataset", "protocol"]):
         piv = results.pivot(s, dataset, protocol)
         classes = [c for c in piv.columns if c not in ("mean", "sd")]
-        names = [str(int(c)) if isinstance(c, float) and c == int(c) else str(c) for c in classes]
         anomalous = part.anomalous.dropna().iloc[0] if part.anomalous.notna().any() else None
         cov = [c for c in df.columns if c.startswith("covered_")]
         secs = part.groupby("method").apply(
@@ -41,7 +40,7 @@ def main() -> None:
         seeds = sorted(int(v) for v in part.seed.unique())
         print(f"\n{dataset} {protocol} ({part.scale.iloc[0]} scale, seeds {seeds}, "
               f"{len(part)} jobs, {secs.sum() / 60:.1f} min of fit + score)\n")
-        head = ["method", *names, "mean ± SD", "paper", "covers", "job min"]
+        head = ["method", *map(str, classes), "mean ± SD", "paper", "covers", "job min"]
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
         for m, row in piv.iterrows():

@@ -213,3 +213,16 @@ def test_export_leaves_out_a_method_whose_loo_run_is_partial(tmp_path, monkeypat
     monkeypatch.setattr(results, "table", lambda name, root=None: pd.DataFrame(rows))
     out = results.export("x", tmp_path / "x.csv")
     assert set(out.method) == {"knn"} and len(pd.read_csv(tmp_path / "x.csv")) == 10
+
+
+def test_table_keeps_class_labels_as_ints_beside_an_ood_job(tmp_path):
+    """A sweep with LOO jobs (classes 0, 1) and an OOD job (no class): pandas would read the
+    classes as 0.0, 1.0, NaN, and every table and chart would label them so."""
+    for sub, cls, protocol in (("a", 0, "loo"), ("b", 1, "loo"), ("c", None, "ood")):
+        d = tmp_path / "sweeps" / "mix" / sub
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text(json.dumps({"method": "knn", "dataset": "mnist", "protocol": protocol,
+                                                    "cls": cls, "seed": 0, "auroc": 0.5}))
+    df = results.table("mix", root=tmp_path)
+    assert list(df.cls) == [0, 1, None] and all(type(c) is int for c in df.cls[:2])
+    assert set(results.summary(df).cls) == {0, 1, "all", "mean"}
