@@ -99,9 +99,11 @@ _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
             "#bcbd22", "#17becf"]
 
 
-def surface(score, bounds, n: int = 120, points=None, widget: bool = False, title: str | None = None):
+def surface(score, bounds, n: int = 120, points=None, widget: bool = False, title: str | None = None,
+            points_name: str = "data"):
     """The 2-D function ``score`` (e.g. a detector's ``score``) as a heatmap over the box
-    ``bounds``, the score at the mouse on hover; optional ``points`` (e.g. the data) on top."""
+    ``bounds``, the score at the mouse on hover; optional ``points`` (e.g. the data, named
+    ``points_name`` in the legend) on top."""
     (x0, x1), (y0, y1) = bounds
     values = _np(score(grid(bounds, n))).reshape(n, n)
     fig = go.Figure(go.Heatmap(x=_list(np.linspace(x0, x1, n)), y=_list(np.linspace(y0, y1, n)),
@@ -112,7 +114,7 @@ def surface(score, bounds, n: int = 120, points=None, widget: bool = False, titl
         p = points.detach().cpu().numpy() if hasattr(points, "detach") else np.asarray(points)
         fig.add_scatter(x=_list(p[:, 0]), y=_list(p[:, 1]), mode="markers",
                         marker={"size": 2, "color": "cyan", "opacity": 0.4},
-                        name="data", hoverinfo="skip")
+                        name=points_name, hoverinfo="skip")
     fig.update_layout(height=420, width=520, title=title or "score surface", showlegend=False)
     return _new(fig, widget)
 

@@ -122,8 +122,8 @@ def export(name: str, path, root=None) -> pd.DataFrame:
     n = loo.groupby(["dataset", "method"]).cls.nunique()
     partial = {k for k, v in n.items() if v < n[k[0]].max()}
     df = df[[(d, m) not in partial or p != "loo" for d, m, p in zip(df.dataset, df.method, df.protocol)]]
-    df = df[[c for c in df.columns if c in COLUMNS or c in ("anomalous", "n_train", "n_test")
-             or c.startswith("covered_")]]
+    keep = [c for c in df.columns if c in COLUMNS or c in ("anomalous", "n_train", "n_test")]
+    df = df[keep + sorted(c for c in df.columns if c.startswith("covered_"))]  # same order in every export
     df.to_csv(path, index=False, float_format="%.6g")
     return df
 

@@ -116,6 +116,43 @@ def collect(where=None):
     return pd.DataFrame(rows, columns=["run", "metric", "value", "quick", "time"])
 
 
+# The kit's own full-scale lab runs (seed 0), shipped with the package and written by
+# `benchmarks/full_labs.py`: what the labs show beside a student's run instead of typing
+# full-run numbers into their prose.
+KIT_RUNS = Path(__file__).resolve().parent / "recorded" / "labs.json"
+
+
+def kit_run(lab: str) -> dict:
+    """The kit's recorded full-scale run of ``lab`` (e.g. ``"lab03"``): ``{"metrics",
+    "config", "seed", "command", "commit", "finished", "wall_seconds", "machine"}``, or ``{}``
+    when none is recorded yet."""
+    book = json.loads(KIT_RUNS.read_text()) if KIT_RUNS.exists() else {}
+    return book.get(lab, {})
+
+
+def versus(lab: str, **yours):
+    """A table of your run's values (keyword = the lab's metric key) beside the kit's full
+    run of the same lab, seed 0, read from ``KIT_RUNS``. A key the kit's run did not record
+    is an error (a renamed metric must not vanish from the comparison); a lab not recorded
+    yet gives an empty column that says so."""
+    import pandas as pd
+
+    if not yours:
+        raise ValueError("versus() needs at least one value of your run, e.g. auroc_final=0.91")
+    kit = kit_run(lab)
+    if kit:
+        missing = sorted(set(yours) - set(kit["metrics"]))
+        if missing:
+            raise KeyError(f"the kit's full run of {lab} recorded no {missing}; "
+                           f"it has {sorted(kit['metrics'])}")
+        column = f"kit's full run (seed {kit['seed']})"
+        theirs = [kit["metrics"][k] for k in yours]
+    else:
+        column, theirs = "kit's full run (not recorded yet)", [float("nan")] * len(yours)
+    return pd.DataFrame({"your run": [_plain(v) for v in yours.values()], column: theirs},
+                        index=pd.Index(list(yours), name=lab))
+
+
 # What `make run` prints per lab: a plain title and its few headline numbers (keys of the
 # lab's metrics.json; an item whose key a lab did not record is left out).
 HEADLINES = {

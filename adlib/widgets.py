@@ -84,10 +84,14 @@ class Cache:
 CACHE = Cache(8)  # every explorer's fitted detectors and searches, keyed by (explorer, knobs)
 
 
+def _display(data: dict) -> dict:
+    """One Output widget display item holding the MIME bundle ``data``."""
+    return {"output_type": "display_data", "metadata": {}, "data": data}
+
+
 def _output(fig) -> dict:
-    """A figure as one Output widget display item (an explicit PNG)."""
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(plots.png(fig)).decode(), "text/plain": "<figure>"}}
+    """A matplotlib figure as one Output widget display item (an explicit PNG)."""
+    return _display({"image/png": base64.b64encode(plots.png(fig)).decode(), "text/plain": "<figure>"})
 
 
 def _figure(figsize) -> Figure:
@@ -512,7 +516,7 @@ def loo_explorer(df, reference=None, dataset: str = "mnist", metric: str = "auro
         except ValueError as err:
             caption.value = f"nothing to show: {err}"
             return
-        out.outputs = ({"output_type": "display_data", "metadata": {}, "data": iplots.bundle(fig)},)
+        out.outputs = (_display(iplots.bundle(fig)),)
         caption.value = f"dataset = {ds.value} · metric = {me.value} · {len(ms.value)} methods"
 
     for w in (ds, me, ms):

@@ -2,6 +2,7 @@
 import json
 
 import matplotlib
+import numpy as np
 import pytest
 
 from adlib import cli, runs, widgets
@@ -253,3 +254,23 @@ def test_the_run_summary_names_each_labs_headline_numbers(tmp_path, monkeypatch,
     assert cli.main(["summary", "--html", str(tmp_path / "html")]) == 0
     out = capsys.readouterr().out
     assert "MNIST J 0.839" in out and str(tmp_path / "html/03_omasgan.html") in out
+
+
+def test_versus_sets_your_run_beside_the_kits_full_run(tmp_path, monkeypatch):
+    import math
+
+    from adlib import runs
+    book = tmp_path / "labs.json"
+    book.write_text(json.dumps({"lab03": {"metrics": {"auroc_final": 0.91, "mnist_auroc": 0.86}, "seed": 0}}))
+    monkeypatch.setattr(runs, "KIT_RUNS", book)
+    table = runs.versus("lab03", mnist_auroc=np.float64(0.8), auroc_final=0.95)
+    assert list(table.index) == ["mnist_auroc", "auroc_final"]
+    assert table["your run"].tolist() == [0.8, 0.95]
+    assert table["kit's full run (seed 0)"].tolist() == [0.86, 0.91]
+    with pytest.raises(KeyError, match="auroc_ring"):
+        runs.versus("lab03", auroc_ring=0.5)  # a renamed metric must not vanish
+    with pytest.raises(ValueError, match="at least one"):
+        runs.versus("lab03")
+    empty = runs.versus("lab09", auroc=0.7)  # not recorded yet: says so, with no numbers
+    assert list(empty.columns) == ["your run", "kit's full run (not recorded yet)"]
+    assert math.isnan(empty.iloc[0, 1])

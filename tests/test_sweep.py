@@ -215,6 +215,16 @@ def test_export_leaves_out_a_method_whose_loo_run_is_partial(tmp_path, monkeypat
     assert set(out.method) == {"knn"} and len(pd.read_csv(tmp_path / "x.csv")) == 10
 
 
+def test_export_writes_the_coverage_columns_in_one_order(tmp_path, monkeypatch):
+    """The order the jobs were found in must not reorder the shipped CSV's columns."""
+    for i, first in enumerate((["covered_T", "covered_G"], ["covered_G", "covered_T"])):
+        rows = [{"method": "m", "dataset": "mnist", "protocol": "loo", "cls": 0, "seed": 0, "auroc": 0.5,
+                 **dict.fromkeys(first, 3)}]
+        monkeypatch.setattr(results, "table", lambda name, root=None, rows=rows: pd.DataFrame(rows))
+        out = results.export("x", tmp_path / f"{i}.csv")
+        assert list(out.columns)[-2:] == ["covered_G", "covered_T"]
+
+
 def test_table_keeps_class_labels_as_ints_beside_an_ood_job(tmp_path):
     """A sweep with LOO jobs (classes 0, 1) and an OOD job (no class): pandas would read the
     classes as 0.0, 1.0, NaN, and every table and chart would label them so."""
