@@ -151,3 +151,56 @@ def test_lab06_quick_reads_the_recorded_sweeps_and_runs_its_own(tmp_path, monkey
     assert m["own_jobs"] == 4 and m["own_finished"] == 4  # 2 classes x 2 methods x 1 seed
     assert set(m["own_mean_auroc"]) == {"knn", "vae"}
     assert all(0 <= v <= 1 for v in m["own_mean_auroc"].values())
+
+
+def _lab_calls(nb: Path, name: str) -> list[tuple[str, set | None]]:
+    """(lab, keyword names) of every ``adlib.runs.<name>("labNN", key=...)`` call in ``nb``'s
+    code; the names are None where the call also passes ``**mapping`` (keys known only at run time)."""
+    calls = []
+    for cell in json.loads(nb.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse("".join(cell["source"]))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == name
+                    and node.args and isinstance(node.args[0], ast.Constant)):
+                names = {k.arg for k in node.keywords}
+                calls.append((node.args[0].value, None if None in names else names))
+    return calls
+
+
+def test_what_a_lab_compares_with_the_kits_full_run_is_recorded_by_both():
+    """A lab shows the kit's full-run numbers with ``adlib.runs.versus`` instead of typing
+    them into prose. Each key it compares must be one the lab itself records (so the shipped
+    record can be rewritten by rerunning the lab) and one the shipped record holds."""
+    from adlib import runs
+
+    compared = set()
+    for nb in NOTEBOOKS:
+        recorded = {lab: keys for lab, keys in _lab_calls(nb, "record")}
+        for lab, keys in _lab_calls(nb, "versus"):
+            assert keys, f"{nb.name}: versus({lab!r}) names its keys"
+            unknown = keys - (recorded.get(lab) or keys)  # a record with **mapping is checked below only
+            assert not unknown, f"{nb.name} compares {unknown}, which it does not record"
+            kit = runs.kit_run(lab)
+            assert kit, f"{nb.name} compares with the kit's run of {lab}, which adlib/recorded/labs.json lacks"
+            assert keys <= set(kit["metrics"]), f"{lab}'s kit run lacks {keys - set(kit['metrics'])}"
+            compared.add(lab)
+    shipped = json.loads(runs.KIT_RUNS.read_text())
+    assert compared and set(shipped) <= compared, f"no lab shows the kit's runs of {set(shipped) - compared}"
+    for lab, kit in shipped.items():
+        assert kit["config"].get("quick") is False and kit["seed"] == 0, f"{lab}: only full runs, seed 0"
+        assert kit["command"].startswith("benchmarks/full_labs.py") and kit["wall_seconds"] > 0
+
+
+def test_every_headline_of_the_run_summary_is_recorded_by_its_lab():
+    """``make run`` prints ``runs.HEADLINES``; a lab that renamed a metric would drop it from
+    the summary silently. Checked on the labs the nbval run just recorded."""
+    from adlib import runs
+
+    recorded = os.environ.get("ADLIB_LAB_RESULTS")
+    if not recorded:
+        pytest.skip("needs the labs recorded by the nbval run (make test sets ADLIB_LAB_RESULTS)")
+    for lab, (_title, items) in runs.HEADLINES.items():
+        values = json.loads((Path(recorded) / lab / "metrics.json").read_text())
+        for item in items:
+            item.format(**{k: runs._short(v) for k, v in values.items()})  # KeyError names the lost metric
