@@ -176,14 +176,17 @@ HEADLINES = {
 }
 
 
-def headlines(where=None) -> list[str]:
+def headlines(where=None, strict: bool = False) -> list[str]:
     """One line per lab of ``HEADLINES`` from ``<runs root>/<lab>/metrics.json``: its plain
-    title and headline numbers ("not run" when it recorded nothing)."""
+    title and headline numbers ("not run" when it recorded nothing). ``strict`` raises instead
+    of leaving out a lab that did not run or an item whose metric the lab did not record."""
     base = Path(where) if where else root()
     lines = []
     for lab, (title, items) in HEADLINES.items():
         path = base / lab / "metrics.json"
         if not path.exists():
+            if strict:
+                raise FileNotFoundError(f"{lab} recorded nothing at {path}")
             lines.append(f"{title}: not run")
             continue
         values = json.loads(path.read_text())
@@ -192,6 +195,8 @@ def headlines(where=None) -> list[str]:
             try:
                 shown.append(item.format(**{k: _short(v) for k, v in values.items()}))
             except (KeyError, TypeError, ValueError):
+                if strict:
+                    raise
                 continue
         quick = " (quick mode)" if values.get("_meta", {}).get("quick") else ""
         lines.append(f"{title}{quick}: {', '.join(shown) or 'no headline numbers recorded'}")
