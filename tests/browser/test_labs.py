@@ -149,11 +149,17 @@ _WATCH = """box => {
     const grab = () => {
         const img = box.querySelector('.widget-output img');
         const cap = box.querySelector('.adlib-caption')?.innerText || '';
-        if (img && !seen.has(img.src)) { seen.add(img.src); w.images.push(cap); }
+        if (img && img.src && !seen.has(img.src)) { seen.add(img.src); w.images.push(cap); }
         if (w.captions[w.captions.length - 1] !== cap) w.captions.push(cap);
     };
     w.observer = new MutationObserver(grab);
     w.observer.observe(box, {subtree: true, childList: true, attributes: true, characterData: true});
+}"""
+
+_MIDWAY = """() => {  // a figure drawn a third of the way through the training or later; or the end
+    const w = window.__adlib, m = /step (\\d+) \\/ (\\d+)/.exec(w.captions.at(-1) || '');
+    if (m && +m[1] >= m[2] / 3 && w.midway === undefined) w.midway = w.images.length;
+    return w.images.length > (w.midway ?? Infinity) || /trained and drawn/.test(w.captions.at(-1));
 }"""
 
 
@@ -170,8 +176,7 @@ def live_training(page, ex, slider, shots, name: str) -> dict:
     page.wait_for_function("() => /step \\d+ \\/ \\d+/.test(window.__adlib.captions.join(' '))",
                            timeout=MOVE_TIMEOUT_MS)
     ex.screenshot(path=shots / f"{name}-live-first.png")
-    page.wait_for_function("() => window.__adlib.images.length >= 3 || "
-                           "/trained and drawn/.test(window.__adlib.captions.join(' '))", timeout=MOVE_TIMEOUT_MS)
+    page.wait_for_function(_MIDWAY, timeout=MOVE_TIMEOUT_MS)
     ex.screenshot(path=shots / f"{name}-live-mid.png")
     page.wait_for_function("() => /trained and drawn/.test(window.__adlib.captions.at(-1) || '')",
                            timeout=MOVE_TIMEOUT_MS)
