@@ -383,9 +383,9 @@ def omasgan_boundary(det, x, split, dist, mu: float = 8.0, nu: float = 20.0,
         axes[0].set_title(f"{divergence}: μ={mu:.3g}, ν={nu:.3g}{_at(p)}\nBP1={r['bp1']:.2f}  "
                           f"far={r['far_share']:.2f}  min angular coverage={r['min_angular_coverage']:.2f}",
                           fontsize=9)
-        old = p is not None and not p.desc.endswith("final")  # J retrains last, after Task 3
+        waiting = p is not None and not p.desc.endswith("final")  # J trains last, after Task 3
         plots.score_hist(split.test_y, scores, ax=axes[1],
-                         title=f"J's logit{' (previous J, retrained last)' if old else ''}: "
+                         title=f"J's logit{' (J not retrained yet)' if waiting else ''}: "
                                f"AUROC {metrics.auroc(split.test_y, scores):.3f}")
         fig.tight_layout()
         return fig
